@@ -1,0 +1,108 @@
+"""The on-disk cache of extracted features and trained models, safe under crashes and concurrency.
+
+Entries are keyed by a hash of everything that determines them (dataset checksum, plug-in name,
+parameters and code version, library versions where they matter). Each entry is written
+atomically and carries the SHA-256 of its payload; a corrupt entry is discarded with a warning
+and recomputed. A per-entry file lock makes concurrent runs wait for each other instead of
+computing the same entry twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from filelock import FileLock
+
+from benchmarks.atomic import atomic_open, remove_stale_temporaries, write_text
+
+log = logging.getLogger(__name__)
+
+
+def default_cache_dir() -> Path:
+    """``$MNIST_BENCH_CACHE``, else ``~/.cache/mnist-bench``."""
+    env = os.environ.get("MNIST_BENCH_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "mnist-bench"
+
+
+def make_key(**parts: Any) -> str:
+    """A short stable hash of JSON-serialisable ``parts``."""
+    blob = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Cache:
+    """A cache folder with ``features/`` (arrays) and ``models/`` (whatever a plug-in saves)."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    def path(self, kind: str, key: str, suffix: str = "") -> Path:
+        """Where entry ``key`` of ``kind`` lives (the folder is created)."""
+        folder = self.root / kind
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{key}{suffix}"
+
+    @contextlib.contextmanager
+    def lock(self, kind: str, key: str) -> Iterator[None]:
+        """Hold the lock of entry ``key``; removes temporaries a killed writer left behind."""
+        target = self.path(kind, key)
+        with FileLock(str(target) + ".lock"):
+            remove_stale_temporaries(target.parent, prefix=f"{key}.")
+            yield
+
+    def array(
+        self, key: str, compute: Callable[[], tuple[np.ndarray, dict[str, Any]]]
+    ) -> tuple[np.ndarray, dict[str, Any], bool]:
+        """Return ``(array, meta, was_cached)`` for ``key``, computing and storing it if needed.
+
+        ``compute`` returns the array and a JSON-serialisable dict of facts about it (timings);
+        the cache adds the payload's SHA-256, shape and dtype to that dict.
+        """
+        data_path = self.path("features", key, ".npy")
+        meta_path = self.path("features", key, ".json")
+        with self.lock("features", key):
+            loaded = self._load(data_path, meta_path)
+            if loaded is not None:
+                return (*loaded, True)
+            array, meta = compute()
+            array = np.ascontiguousarray(array)
+            with atomic_open(data_path, "wb") as fh:
+                np.save(fh, array, allow_pickle=False)
+            meta = {**meta, "sha256": _sha256_file(data_path), "shape": list(array.shape),
+                    "dtype": str(array.dtype)}
+            write_text(meta_path, json.dumps(meta, indent=1, sort_keys=True))
+            return array, meta, False
+
+    def _load(self, data_path: Path, meta_path: Path) -> tuple[np.ndarray, dict[str, Any]] | None:
+        if not meta_path.exists():
+            return None
+        try:
+            meta = json.loads(meta_path.read_text())
+            if _sha256_file(data_path) != meta["sha256"]:
+                raise ValueError("checksum mismatch")
+            array = np.load(data_path, allow_pickle=False)
+            if list(array.shape) != meta["shape"] or str(array.dtype) != meta["dtype"]:
+                raise ValueError("shape or dtype mismatch")
+        except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
+            log.warning("discarding corrupt cache entry %s (%s); recomputing", data_path.name, exc)
+            for path in (data_path, meta_path):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+            return None
+        return array, meta

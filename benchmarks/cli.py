@@ -1,0 +1,118 @@
+"""The ``mnist-bench`` command line: ``list``, ``run`` and ``report`` (DESIGN.md section 3).
+
+User errors (bad flags, configs or data) print one line on stderr and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from benchmarks.errors import UserError
+
+DEFAULT_OUT = Path("reports/latest")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UserError(message)
+
+
+def _names(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="mnist-bench", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser("list", help="list datasets, extractors and backends")
+
+    run = sub.add_parser("run", help="run a grid and write its report")
+    run.add_argument("--config", type=Path, help="grid TOML (default: benchmarks/configs/default.toml)")
+    run.add_argument("--dataset", help="dataset name (see `mnist-bench list`)")
+    run.add_argument("--features", type=_names, help="extractors, comma-separated")
+    run.add_argument("--backends", type=_names, help="backends, comma-separated")
+    run.add_argument("--k", help="k values: 10, 1-14 or 2,5,10")
+    run.add_argument("--eval-k", help="the k evaluated on every seed (default 10)")
+    run.add_argument("--seeds", help="seeds, comma-separated (default from the config)")
+    run.add_argument("--limit", help="cluster a stratified subset of N images")
+    run.add_argument("--threads", help="threads per backend (0: all cores)")
+    run.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (reports/latest)")
+    run.add_argument("--cache-dir", type=Path, help="cache folder (~/.cache/mnist-bench)")
+
+    report = sub.add_parser("report", help="re-render DIR/REPORT.md from DIR/results.csv")
+    report.add_argument("dir", type=Path)
+    return parser
+
+
+def _int(value: str | None, flag: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise UserError(f"{flag} must be an integer, got {value!r}") from None
+
+
+def cmd_list() -> None:
+    import clustering
+    import features
+    from benchmarks.datasets import DATASETS
+
+    for title, registry in (
+        ("datasets", {name: (None, desc) for name, (_, desc) in DATASETS.items()}),
+        ("extractors", features.REGISTRY),
+        ("backends", clustering.REGISTRY),
+    ):
+        print(f"{title}:")
+        width = max(map(len, registry))
+        for name, (_, desc) in registry.items():
+            print(f"  {name:<{width}}  {desc}")
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    from benchmarks import config
+    from benchmarks.cache import Cache, default_cache_dir
+    from benchmarks.runner import run_grid
+
+    overrides = {
+        "dataset": args.dataset,
+        "features": args.features,
+        "backends": args.backends,
+        "k": config.parse_ks(args.k) if args.k is not None else None,
+        "eval_k": _int(args.eval_k, "--eval-k"),
+        "seeds": config.parse_ints(args.seeds, "--seeds") if args.seeds is not None else None,
+        "limit": _int(args.limit, "--limit"),
+        "threads": _int(args.threads, "--threads"),
+    }
+    cfg = config.load(args.config, overrides)
+    cache = Cache(args.cache_dir or default_cache_dir())
+    run_grid(cfg, args.out, cache)
+    print(f"wrote {args.out / 'REPORT.md'} and {args.out / 'results.csv'}")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from benchmarks.report import render
+
+    print(f"wrote {render(args.dir)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "list":
+            cmd_list()
+        elif args.command == "run":
+            cmd_run(args)
+        else:
+            cmd_report(args)
+    except UserError as exc:
+        print(f"mnist-bench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mnist-bench: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,197 @@
+"""Datasets: a registry of names -> loaders that return a :class:`Dataset` of uint8 images.
+
+``mnist`` reads the four IDX files in ``data/mnist`` (or ``$MNIST_DATA_DIR``) and verifies the
+SHA-256 of their decompressed content against ``SHA256SUMS.content``; ``digits`` is
+scikit-learn's bundled 8x8 digits for fast tests. A dataset knows which images are training
+images, so a supervised extractor is fitted on those only and the ``test`` split stays unseen.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.errors import UserError, unknown
+
+SPLITS = ("all", "train", "test")
+
+_MNIST_FILES = {
+    "train_images": ("train-images-idx3-ubyte", 0x00000803),
+    "train_labels": ("train-labels-idx1-ubyte", 0x00000801),
+    "test_images": ("t10k-images-idx3-ubyte", 0x00000803),
+    "test_labels": ("t10k-labels-idx1-ubyte", 0x00000801),
+}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Images with labels; ``is_train`` marks the images a supervised extractor may learn from.
+
+    Attributes
+    ----------
+    name : registry name of the dataset.
+    images : uint8 array ``[n, h, w]``.
+    labels : int64 array ``[n]``.
+    is_train : bool array ``[n]``.
+    checksum : hex digest identifying the content (data files and any subset taken).
+    """
+
+    name: str
+    images: np.ndarray
+    labels: np.ndarray
+    is_train: np.ndarray
+    checksum: str
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def n_classes(self) -> int:
+        return int(np.unique(self.labels).size)
+
+    def mask(self, split: str) -> np.ndarray:
+        """Boolean mask of the images in ``split`` (``all``, ``train`` or ``test``)."""
+        if split == "all":
+            return np.ones(len(self), dtype=bool)
+        if split == "train":
+            return self.is_train.copy()
+        if split == "test":
+            return ~self.is_train
+        raise unknown("split", split, SPLITS)
+
+    def subset(self, limit: int | None, seed: int = 0) -> Dataset:
+        """A deterministic stratified subset of ``limit`` images (all images when None).
+
+        Every class keeps its share (largest-remainder rounding); within a class the images are
+        drawn by a fixed seed and kept in their original order.
+        """
+        if limit is None or limit == len(self):
+            return self
+        n_classes = self.n_classes
+        if not n_classes <= limit <= len(self):
+            raise UserError(
+                f"--limit {limit} is out of range for dataset {self.name!r}: "
+                f"it must be between {n_classes} (the number of classes) and {len(self)}"
+            )
+        idx = stratified_indices(self.labels, limit, seed)
+        digest = hashlib.sha256(f"{self.checksum}:{limit}:{seed}".encode()).hexdigest()
+        return Dataset(
+            self.name, self.images[idx], self.labels[idx], self.is_train[idx], digest[:16]
+        )
+
+
+def stratified_indices(labels: np.ndarray, limit: int, seed: int = 0) -> np.ndarray:
+    """Sorted indices of a stratified sample of ``limit`` items of ``labels``."""
+    classes, counts = np.unique(labels, return_counts=True)
+    exact = counts * limit / counts.sum()
+    take = np.maximum(np.floor(exact).astype(int), 1)
+    # Hand out what is left by largest remainder (ties: lower class first), never above counts.
+    while take.sum() < limit:
+        room = np.where(take < counts, exact - take, -np.inf)
+        take[int(np.argmax(room))] += 1
+    while take.sum() > limit:
+        take[int(np.argmax(take - exact))] -= 1
+    rng = np.random.default_rng(seed)
+    chosen = [
+        rng.choice(np.flatnonzero(labels == c), size=t, replace=False)
+        for c, t in zip(classes, take, strict=True)
+    ]
+    return np.sort(np.concatenate(chosen))
+
+
+def mnist_dir() -> Path:
+    """Where the MNIST IDX files are: ``$MNIST_DATA_DIR``, else the project's ``data/mnist``."""
+    env = os.environ.get("MNIST_DATA_DIR")
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve().parents[1] / "data" / "mnist"
+    return here if here.is_dir() else Path.cwd() / "data" / "mnist"
+
+
+def _read_sums(folder: Path) -> dict[str, str]:
+    sums_file = folder / "SHA256SUMS.content"
+    if not sums_file.is_file():
+        raise UserError(f"MNIST checksum file missing: {sums_file}")
+    sums = {}
+    for line in sums_file.read_text().splitlines():
+        if line.strip():
+            digest, name = line.split()
+            sums[name.lstrip("*")] = digest
+    return sums
+
+
+def read_idx(path: Path, expected_sha256: str, expected_magic: int) -> np.ndarray:
+    """Read one gzip-compressed IDX file, verifying its decompressed content and header."""
+    if not path.is_file():
+        raise UserError(f"MNIST file missing: {path}")
+    try:
+        with gzip.open(path, "rb") as fh:
+            raw = fh.read()
+    except (OSError, EOFError, zlib.error) as exc:
+        raise UserError(f"MNIST file {path} is corrupted or truncated ({exc})") from None
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != expected_sha256:
+        raise UserError(
+            f"MNIST file {path} failed its checksum: SHA-256 of the content is {digest[:12]}..., "
+            f"expected {expected_sha256[:12]}... (corrupted, truncated or not the original file)"
+        )
+    magic = int.from_bytes(raw[:4], "big")
+    if magic != expected_magic:
+        raise UserError(f"MNIST file {path} has IDX magic {magic:#010x}, expected {expected_magic:#010x}")
+    ndim = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def load_mnist() -> Dataset:
+    """All 70,000 MNIST images: the 60,000 training images first, then the 10,000 test images."""
+    folder = mnist_dir()
+    sums = _read_sums(folder)
+    arrays = {}
+    for key, (stem, magic) in _MNIST_FILES.items():
+        if stem not in sums:
+            raise UserError(f"no checksum for {stem} in {folder / 'SHA256SUMS.content'}")
+        arrays[key] = read_idx(folder / f"{stem}.gz", sums[stem], magic)
+    images = np.concatenate([arrays["train_images"], arrays["test_images"]])
+    labels = np.concatenate([arrays["train_labels"], arrays["test_labels"]]).astype(np.int64)
+    is_train = np.arange(len(labels)) < len(arrays["train_labels"])
+    checksum = hashlib.sha256("".join(sorted(sums.values())).encode()).hexdigest()[:16]
+    return Dataset("mnist", images, labels, is_train, checksum)
+
+
+def load_digits() -> Dataset:
+    """scikit-learn's bundled 8x8 digits (1,797 images, grey levels 0..16 scaled to 0..255).
+
+    The first 80% of each class (in file order) are the training images.
+    """
+    from sklearn.datasets import load_digits as sk_load_digits
+
+    bunch = sk_load_digits()
+    images = np.round(bunch.images * (255 / 16)).astype(np.uint8)
+    labels = bunch.target.astype(np.int64)
+    is_train = np.zeros(len(labels), dtype=bool)
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        is_train[idx[: int(0.8 * len(idx))]] = True
+    checksum = hashlib.sha256(images.tobytes() + labels.tobytes()).hexdigest()[:16]
+    return Dataset("digits", images, labels, is_train, checksum)
+
+
+DATASETS: dict[str, tuple[Callable[[], Dataset], str]] = {
+    "mnist": (load_mnist, "MNIST, 70,000 28x28 digits from data/mnist (checksummed IDX files)"),
+    "digits": (load_digits, "scikit-learn's bundled 8x8 digits, 1,797 images (fast tests)"),
+}
+
+
+def load(name: str, limit: int | None = None) -> Dataset:
+    """Load dataset ``name``, optionally as a deterministic stratified subset of ``limit``."""
+    if name not in DATASETS:
+        raise unknown("dataset", name, DATASETS)
+    return DATASETS[name][0]().subset(limit)

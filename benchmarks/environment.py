@@ -1,0 +1,88 @@
+"""What is needed to repeat a run: versions, threads and BLAS, CPU, data and config, git state."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from benchmarks.config import GridConfig
+from benchmarks.datasets import Dataset
+
+PACKAGES = (
+    "mnist-bench", "numpy", "scipy", "pandas", "scikit-learn", "scikit-image", "faiss-cpu",
+    "tensorflow", "keras", "dask", "distributed", "dask-ml", "threadpoolctl", "kneed",
+    "tabulate", "matplotlib", "pytest-benchmark",
+)  # fmt: skip
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages the suite uses (those not installed are left out)."""
+    versions = {}
+    for dist in PACKAGES:
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def cpu_model() -> str:
+    """The CPU model name, from /proc/cpuinfo where there is one."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_state() -> dict[str, Any]:
+    """The commit of the source tree and whether it had uncommitted changes."""
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10, check=True
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip()
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
+    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+
+
+def threadpools() -> list[dict[str, Any]]:
+    """BLAS and OpenMP libraries loaded, with their thread counts (threadpoolctl)."""
+    from threadpoolctl import threadpool_info
+
+    keys = ("user_api", "internal_api", "prefix", "version", "num_threads", "architecture")
+    return [{k: info.get(k) for k in keys} for info in threadpool_info()]
+
+
+def collect(cfg: GridConfig, ds: Dataset) -> dict[str, Any]:
+    """Everything environment.json records about a run."""
+    return {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(["mnist-bench", *sys.argv[1:]]),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": cpu_model(),
+        "n_cpus": os.cpu_count(),
+        "n_threads": cfg.n_threads,
+        "threadpools": threadpools(),
+        "packages": package_versions(),
+        "dataset": {"name": ds.name, "n_images": len(ds), "checksum": ds.checksum},
+        "config": cfg.to_dict(),
+        "config_hash": cfg.hash(),
+        "git": git_state(),
+    }

@@ -1,0 +1,290 @@
+"""The markdown report: every table and plot is derived from ``results.csv`` (plus the run's
+``environment.json`` and, when ``tox -e bench`` made one, pytest-benchmark's ``benchmark.json``).
+
+``mnist-bench report DIR`` calls :func:`render`, so a report can be re-rendered at any time.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from tabulate import tabulate
+
+from benchmarks import plots
+from benchmarks.atomic import atomic_open, write_text
+from benchmarks.errors import UserError
+from clustering.elbow import KNEE_METHOD, knee
+
+METRICS = ["purity", "macro_purity", "acc", "nmi", "ari"]
+#: The seed blog's published figures: macro purity of KMeans (k=10) on CNN features, split "all".
+SEED_BLOG = [
+    ("lenet", "LeNet logits + KMeans (the blog post)", 0.8904),
+    ("convnet", "Keras MNIST convnet, 128-d dense layer (its update)", 0.985),
+]
+
+
+def write_results(frame: pd.DataFrame, out_dir: Path) -> None:
+    """Write ``results.csv`` atomically (floats at full precision)."""
+    with atomic_open(out_dir / "results.csv", "w") as fh:
+        frame.to_csv(fh, index=False, float_format="%.17g")
+
+
+def read_results(out_dir: Path) -> pd.DataFrame:
+    path = out_dir / "results.csv"
+    if not path.is_file():
+        raise UserError(f"no results.csv in {out_dir}: run `mnist-bench run --out {out_dir}` first")
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read {path}: {exc}") from None
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def cell_name(row: pd.Series | dict[str, Any]) -> str:
+    name = f"{row['extractor']} × {row['backend']}"
+    return name + " (supervised)" if bool(row["supervised"]) else name
+
+
+def mean_std(values: pd.Series, digits: int = 3) -> str:
+    """``0.635 ± 0.004`` (sample std over seeds), or the value alone for a single seed."""
+    values = values.dropna()
+    if values.empty:
+        return "–"
+    if len(values) == 1:
+        return f"{values.iloc[0]:.{digits}f}"
+    return f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f}"
+
+
+def grid_table(evals: pd.DataFrame) -> str:
+    """Extractor x backend at eval_k: each metric as mean ± std over seeds, median fit time."""
+    rows = []
+    for (_, _), group in evals.groupby(["extractor", "backend"], sort=False):
+        first = group.iloc[0]
+        rows.append(
+            [cell_name(first), int(first["feature_dim"]), len(group)]
+            + [mean_std(group[m]) for m in METRICS]
+            + [f"{group['fit_s'].median():.2f}"]
+        )
+    headers = ["cell", "dim", "seeds", "purity", "macro purity", "acc (Hungarian)", "NMI", "ARI",
+               "fit s (median)"]  # fmt: skip
+    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def best_cells(evals: pd.DataFrame) -> str:
+    """The best cell for each metric (highest mean over seeds)."""
+    means = evals.groupby(["extractor", "backend"], sort=False)[METRICS].mean()
+    rows = []
+    for metric in METRICS:
+        ext, backend = means[metric].idxmax()
+        sup = bool(evals[(evals.extractor == ext)]["supervised"].iloc[0])
+        rows.append([metric, cell_name({"extractor": ext, "backend": backend, "supervised": sup}),
+                     f"{means.loc[(ext, backend), metric]:.3f}"])  # fmt: skip
+    return tabulate(rows, headers=["metric", "best cell", "mean"], tablefmt="github",
+                    disable_numparse=True)  # fmt: skip
+
+
+def elbow_section(frame: pd.DataFrame, out_dir: Path, split: str) -> list[str]:
+    """WCSS by k per cell, the knee of each curve and the elbow plot, for one split."""
+    sweep = frame[frame.in_sweep & (frame.split == split)]
+    if sweep.empty or sweep["k"].nunique() < 2:
+        return []
+    seed = int(sweep["seed"].min())
+    sweep = sweep[sweep.seed == seed]
+    curves = sweep.assign(cell=sweep.apply(cell_name, axis=1)).pivot_table(
+        index="k", columns="cell", values="wcss", sort=False
+    )
+    knees = {cell: knee(list(curves.index), list(curves[cell].values)) for cell in curves.columns}
+    png = f"elbow_{split}.png"
+    plots.elbow(curves, knees, out_dir / png,
+                f"Elbow: WCSS by k ({frame.dataset.iloc[0]}, split {split}, seed {seed})")  # fmt: skip
+    table = [[k, *[f"{curves.loc[k, c]:.4g}" for c in curves.columns]] for k in curves.index]
+    knee_rows = [[c, "–" if knees[c] is None else knees[c]] for c in curves.columns]
+    return [
+        f"### Elbow, split `{split}`",
+        "",
+        f"WCSS (computed by the suite on all {int(sweep.n_samples.iloc[0]):,} points from each "
+        f"backend's centres) for k = {curves.index.min()}..{curves.index.max()}, seed {seed}. "
+        f"Each curve in the plot is divided by its value at k = {curves.index.min()}.",
+        "",
+        f"![elbow plot, split {split}]({png})",
+        "",
+        f"Knee of each curve, found by `{KNEE_METHOD}`:",
+        "",
+        tabulate(knee_rows, headers=["cell", "knee k"], tablefmt="github", disable_numparse=True),
+        "",
+        "<details><summary>WCSS by k</summary>",
+        "",
+        tabulate(table, headers=["k", *curves.columns], tablefmt="github", disable_numparse=True),
+        "",
+        "</details>",
+        "",
+    ]
+
+
+def runtime_section(frame: pd.DataFrame) -> list[str]:
+    """Extraction time per extractor and fit time per cell, at eval_k and over the sweep."""
+    ext_rows = []
+    for ext, group in frame.groupby("extractor", sort=False):
+        first = group.iloc[0]
+        fit_s, acc = first["extractor_fit_s"], first["extractor_test_acc"]
+        ext_rows.append([
+            ext + (" (supervised)" if bool(first.supervised) else ""),
+            f"{first.extract_s:.2f}",
+            "–" if pd.isna(fit_s) else f"{fit_s:.1f}",
+            "–" if pd.isna(acc) else f"{acc:.4f}",
+        ])  # fmt: skip
+    fit_rows = []
+    for (split, _, _), group in frame.groupby(["split", "extractor", "backend"], sort=False):
+        at_eval = group[group.eval_k]
+        sweep = group[group.in_sweep]
+        fit_rows.append([
+            cell_name(group.iloc[0]), split,
+            f"{at_eval.fit_s.median():.2f}", f"{at_eval.predict_s.median():.3f}",
+            f"{at_eval.n_iter.median():.0f}",
+            f"{sweep.fit_s.sum():.1f}" if len(sweep) > 1 else "–",
+        ])  # fmt: skip
+    return [
+        "## Runtime",
+        "",
+        "Extraction of the features of every image (transform only; training of supervised "
+        "extractors is separate, and their test accuracy is on the held-out test images):",
+        "",
+        tabulate(ext_rows, headers=["extractor", "extract s", "training s", "model test acc"],
+                 tablefmt="github", disable_numparse=True),  # fmt: skip
+        "",
+        "Clustering, per cell: median over seeds at eval_k, and summed over the k sweep:",
+        "",
+        tabulate(fit_rows, headers=["cell", "split", "fit s", "predict s", "iterations",
+                                    "fit s, k sweep total"], tablefmt="github",
+                 disable_numparse=True),  # fmt: skip
+        "",
+    ]
+
+
+def seed_blog_section(evals_all: pd.DataFrame) -> list[str]:
+    """The seed blog's published macro purities beside ours, for context."""
+    rows = []
+    for ext, what, published in SEED_BLOG:
+        ours = evals_all[evals_all.extractor == ext]
+        for backend, group in ours.groupby("backend", sort=False):
+            rows.append([what, f"{published:.4f}", f"{ext} × {backend}",
+                         mean_std(group.macro_purity, 4), mean_std(group.purity, 4)])  # fmt: skip
+        if ours.empty:
+            rows.append([what, f"{published:.4f}", "(not in this run)", "–", "–"])
+    return [
+        "## The seed blog's figures beside ours",
+        "",
+        "The blog's \"accuracy\" is the unweighted mean of cluster purities (our `macro_purity`), "
+        "on all 70,000 images with features from a CNN trained on the training images.",
+        "",
+        tabulate(rows, headers=["seed blog", "published", "ours", "macro purity", "purity"],
+                 tablefmt="github", disable_numparse=True),  # fmt: skip
+        "",
+    ]
+
+
+def benchmark_section(bench: dict[str, Any]) -> list[str]:
+    """Stage timings measured by pytest-benchmark (``tox -e bench``), when present."""
+    rows = [
+        [b["name"], b["stats"]["rounds"], f"{b['stats']['median']:.3f}", f"{b['stats']['min']:.3f}",
+         f"{b['stats']['iqr']:.3f}"]
+        for b in bench.get("benchmarks", [])
+    ]  # fmt: skip
+    if not rows:
+        return []
+    return [
+        "## Stage timings (pytest-benchmark)",
+        "",
+        "Measured by `tox -e bench` in `benchmark.json` (seconds):",
+        "",
+        tabulate(rows, headers=["stage", "rounds", "median", "min", "IQR"], tablefmt="github",
+                 disable_numparse=True),  # fmt: skip
+        "",
+    ]
+
+
+def header(frame: pd.DataFrame, env: dict[str, Any]) -> list[str]:
+    packages = env.get("packages", {})
+    git = env.get("git", {})
+    blas = ", ".join(
+        f"{p['internal_api']} {p['version']} ({p['num_threads']} threads)"
+        for p in env.get("threadpools", [])
+    )
+    ns = ", ".join(f"`{s}`: {n:,}" for s, n in frame.groupby("split", sort=False).n_samples.first().items())
+    dirty = " (uncommitted changes)" if git.get("dirty") else ""
+    lines = [
+        f"- **dataset**: {frame.dataset.iloc[0]}, images clustered per split: {ns}",
+        f"- **date**: {env.get('date', 'unknown')}",
+        f"- **git commit**: {(git.get('commit') or 'unknown')[:12]}{dirty}",
+        f"- **CPU**: {env.get('cpu', 'unknown')}; threads per backend: "
+        f"{', '.join(str(v) for v in sorted(frame.n_threads.unique()))}; BLAS/OpenMP: {blas or 'unknown'}",
+        "- **packages**: " + ", ".join(f"{k} {v}" for k, v in packages.items()),
+    ]
+    if "command" in env:
+        lines.append(f"- **command**: `{env['command']}` (config hash {env.get('config_hash')})")
+    return lines
+
+
+def render(out_dir: str | Path) -> Path:
+    """Write ``OUT/REPORT.md`` (and its plots) from ``OUT/results.csv``; return its path."""
+    out_dir = Path(out_dir)
+    frame = read_results(out_dir)
+    if frame.empty:
+        raise UserError(f"{out_dir / 'results.csv'} has no rows")
+    env = _read_json(out_dir / "environment.json")
+    bench = _read_json(out_dir / "benchmark.json")
+    evals = frame[frame.eval_k]
+    eval_k = int(evals.k.iloc[0])
+    seeds = sorted(evals.seed.unique())
+    splits = list(dict.fromkeys(frame.split))
+    lines = ["# mnist-bench report", "", *header(frame, env), ""]
+    main_split = "all" if "all" in splits else splits[0]
+    lines += [
+        f"## Summary (k = {eval_k}, split `{main_split}`, seeds {', '.join(map(str, seeds))})",
+        "",
+        best_cells(evals[evals.split == main_split]),
+        "",
+    ]
+    for split in splits:
+        part = evals[evals.split == split]
+        lines += [
+            f"### Grid at k = {eval_k}, split `{split}` ({int(part.n_samples.iloc[0]):,} images)",
+            "",
+            grid_table(part),
+            "",
+        ]
+    lines += [
+        "Scores: `purity` weights each cluster by its size; `macro purity` is the unweighted "
+        "mean of cluster purities (the seed blog's \"accuracy\"); `acc` matches clusters to "
+        "digits one to one (Hungarian); NMI and ARI are scikit-learn's. Mean ± sample std over "
+        "seeds. *Supervised* extractors were trained on the labelled training images, so their "
+        "scores on split `all` include images they saw; split `test` holds only unseen images.",
+        "",
+        "## Elbow",
+        "",
+        f"The k sweep runs on seed {seeds[0]} only"
+        + (" (and every seed)" if frame[frame.in_sweep].seed.nunique() > 1 else "")
+        + f"; k = {eval_k} runs on every seed.",
+        "",
+    ]
+    for split in splits:
+        lines += elbow_section(frame, out_dir, split)
+    lines += runtime_section(frame)
+    lines += seed_blog_section(evals[evals.split == "all"])
+    lines += benchmark_section(bench)
+    lines += ["Every number above is read from `results.csv` in this folder."]
+    path = out_dir / "REPORT.md"
+    write_text(path, "\n".join(lines) + "\n")
+    return path
+
+
+

@@ -1,0 +1,32 @@
+"""Clustering backend plug-ins, registered by name and imported lazily.
+
+To add a backend: write one module here with a class following
+:class:`clustering.base.Clusterer`, then add one line to ``REGISTRY`` below.
+Nothing is imported until :func:`make` is called, so FAISS or Dask load only when used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from benchmarks.errors import UserError, unknown
+from clustering.base import Clusterer
+
+#: name -> ("module:Class", one-line description)
+REGISTRY: dict[str, tuple[str, str]] = {
+    "sklearn": ("clustering.sklearn_kmeans:SklearnKMeans", "scikit-learn KMeans (lloyd, k-means++, n_init=1)"),
+    "faiss": ("clustering.faiss_kmeans:FaissKMeans", "FAISS Kmeans on all points (no subsampling)"),
+}
+
+
+def make(name: str, **params: Any) -> Clusterer:
+    """Instantiate backend ``name`` with keyword ``params`` (n_clusters, seed, n_threads, ...)."""
+    if name not in REGISTRY:
+        raise unknown("backend", name, REGISTRY)
+    module, _, cls = REGISTRY[name][0].partition(":")
+    klass = getattr(importlib.import_module(module), cls)
+    try:
+        return klass(**params)
+    except TypeError as exc:
+        raise UserError(f"bad parameters for backend {name!r}: {exc}") from None

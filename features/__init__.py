@@ -1,0 +1,33 @@
+"""Feature extractor plug-ins, registered by name and imported lazily.
+
+To add an extractor: write one module here with a class following
+:class:`features.base.Extractor`, then add one line to ``REGISTRY`` below.
+Nothing is imported until :func:`make` is called, so ``mnist-bench list`` stays instant and
+TensorFlow loads only for the cells that use a CNN.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from benchmarks.errors import UserError, unknown
+from features.base import Extractor
+
+#: name -> ("module:Class", one-line description)
+REGISTRY: dict[str, tuple[str, str]] = {
+    "raw": ("features.raw:Raw", "raw pixels scaled to [0, 1] (784-d for MNIST)"),
+    "hog": ("features.hog:HOG", "histogram of oriented gradients, vectorised skimage-exact (324-d)"),
+}
+
+
+def make(name: str, **params: Any) -> Extractor:
+    """Instantiate extractor ``name`` with keyword ``params``."""
+    if name not in REGISTRY:
+        raise unknown("extractor", name, REGISTRY)
+    module, _, cls = REGISTRY[name][0].partition(":")
+    klass = getattr(importlib.import_module(module), cls)
+    try:
+        return klass(**params)
+    except TypeError as exc:
+        raise UserError(f"bad parameters for extractor {name!r}: {exc}") from None
