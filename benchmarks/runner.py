@@ -27,7 +27,7 @@ from filelock import FileLock, Timeout
 import clustering
 import features
 from benchmarks import datasets
-from benchmarks.atomic import remove_stale_temporaries, write_text
+from benchmarks.atomic import atomic_open, remove_stale_temporaries, write_text
 from benchmarks.cache import Cache, make_key
 from benchmarks.config import GridConfig
 from benchmarks.errors import UserError
@@ -39,7 +39,7 @@ COLUMNS = [
     "wcss", "purity", "macro_purity", "acc", "nmi", "ari", "n_iter",
     "extract_s", "fit_s", "predict_s",
     "eval_k", "in_sweep", "supervised", "extractor_fit_s", "extractor_test_acc",
-    "n_threads", "extractor_params", "backend_params",
+    "n_threads", "extractor_params", "backend_params", "peak_rss_mb",
 ]  # fmt: skip
 PARTIAL = ".partial.jsonl"
 
@@ -126,8 +126,11 @@ def splits_for(cfg: GridConfig, supervised: bool) -> list[str]:
 def fit_one(
     X: np.ndarray, y: np.ndarray, backend: str, params: dict[str, Any], k: int, seed: int,
     n_threads: int,
-) -> dict[str, Any]:  # fmt: skip
-    """Fit one backend at one (k, seed) and score it: the metric and timing columns of a row."""
+) -> tuple[dict[str, Any], np.ndarray]:  # fmt: skip
+    """Fit one backend at one (k, seed) and score it.
+
+    Returns the metric and timing columns of a row, and the predicted labels.
+    """
     model = clustering.make(backend, n_clusters=k, seed=seed, n_threads=n_threads, **params)
     start = time.perf_counter()
     model.fit(X)
@@ -136,13 +139,35 @@ def fit_one(
     labels = model.predict(X)
     predict_s = time.perf_counter() - start
     centers = np.asarray(model.cluster_centers_, dtype=np.float32)
-    return {
+    row = {
         "wcss": wcss(X, labels, centers),
         **scores(y, labels),
         "n_iter": int(model.n_iter_),
         "fit_s": fit_s,
         "predict_s": predict_s,
     }
+    return row, labels
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process and its finished children so far, in MiB."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, children) / 1024
+
+
+def labels_path(out_dir: Path, row: dict[str, Any]) -> Path:
+    """Where the predicted labels of an eval_k row are kept (``OUT/labels/*.npz``)."""
+    name = f"{row['split']}-{row['extractor']}-{row['backend']}-k{row['k']}-seed{row['seed']}.npz"
+    return out_dir / "labels" / name
+
+
+def save_labels(path: Path, index: np.ndarray, labels: np.ndarray) -> None:
+    """Save the dataset positions and predicted cluster of every image of a cell, atomically."""
+    with atomic_open(path, "wb") as fh:
+        np.savez(fh, index=index.astype(np.int64), labels=labels.astype(np.int64))
 
 
 class Partial:
@@ -254,6 +279,7 @@ def run_grid(cfg: GridConfig, out_dir: Path, cache: Cache) -> pd.DataFrame:
             for split in splits_for(cfg, feats.supervised):
                 mask = ds.mask(split)
                 X, y = np.ascontiguousarray(feats.X[mask]), ds.labels[mask]
+                index = np.flatnonzero(mask)
                 for backend, backend_params in cfg.backends.items():
                     for k, seed, in_sweep in pairs:
                         base = {
@@ -263,7 +289,9 @@ def run_grid(cfg: GridConfig, out_dir: Path, cache: Cache) -> pd.DataFrame:
                         }  # fmt: skip
                         row = done.get(row_key(base))
                         if row is None:
-                            result = fit_one(X, y, backend, backend_params, k, seed, n_threads)
+                            result, labels = fit_one(
+                                X, y, backend, backend_params, k, seed, n_threads
+                            )
                             row = {
                                 **base, **result,
                                 "extract_s": feats.meta["transform_s"],
@@ -275,7 +303,10 @@ def run_grid(cfg: GridConfig, out_dir: Path, cache: Cache) -> pd.DataFrame:
                                 "n_threads": n_threads,
                                 "extractor_params": json.dumps(ext_params, sort_keys=True),
                                 "backend_params": json.dumps(backend_params, sort_keys=True),
+                                "peak_rss_mb": peak_rss_mb(),
                             }  # fmt: skip
+                            if k == cfg.eval_k:
+                                save_labels(labels_path(out_dir, row), index, labels)
                             partial.append(row)
                         rows.append(row)
                         _progress(len(rows), total, row, started)
