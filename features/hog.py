@@ -12,6 +12,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from benchmarks.errors import UserError
 from benchmarks.params import ParamsMixin
 
 _EPS = 1e-5
@@ -45,6 +46,12 @@ class HOG(ParamsMixin):
 
     def transform(self, images: np.ndarray) -> np.ndarray:
         self.fit(images)
+        need = self.pixels_per_cell * self.cells_per_block
+        if min(images.shape[1:]) < need:
+            raise UserError(
+                f"hog: images of {images.shape[1]}x{images.shape[2]} pixels are smaller than one "
+                f"block ({need}x{need}: pixels_per_cell x cells_per_block)"
+            )
         parts = [self._transform_batch(images[i : i + _BATCH]) for i in range(0, len(images), _BATCH)]
         if not parts:
             return np.empty((0, self._dim(images.shape[1:])), dtype=np.float32)

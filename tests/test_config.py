@@ -1,0 +1,100 @@
+"""Grid configs: TOML files, CLI overrides and the checks made before any work starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmarks import config
+from benchmarks.errors import UserError
+
+
+def test_default_config_is_the_documented_grid() -> None:
+    cfg = config.load()
+    assert cfg.dataset == "mnist" and cfg.limit is None
+    assert {"raw", "hog"} <= set(cfg.features)
+    assert {"sklearn", "faiss"} <= set(cfg.backends)
+    assert cfg.k == list(range(1, 15))
+    assert cfg.eval_k == 10
+    assert cfg.seeds == [0, 1, 2]
+
+
+def test_smoke_config_is_small() -> None:
+    cfg = config.load(config.CONFIG_DIR / "smoke.toml")
+    assert cfg.limit is not None and cfg.limit <= 5000
+
+
+def test_overrides_win_and_keep_file_parameters() -> None:
+    cfg = config.load(overrides={"features": ["hog"], "k": [1, 2, 3], "seeds": [4]})
+    assert list(cfg.features) == ["hog"]
+    assert cfg.features["hog"]["orientations"] == 9  # from default.toml
+    assert cfg.k == [1, 2, 3]
+    assert cfg.eval_k == 3  # default eval_k 10 is outside 1-3: the largest k is used
+    assert cfg.seeds == [4]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("1-4", [1, 2, 3, 4]), ("10", [10]), ("2,5,10", [2, 5, 10]), ("1-2,7", [1, 2, 7])],
+)
+def test_parse_ks(text: str, expected: list[int]) -> None:
+    assert config.parse_ks(text) == expected
+    assert config.parse_ks(config.format_ks(expected)) == expected
+
+
+@pytest.mark.parametrize("text", ["a", "5-2", "1-", "1.5"])
+def test_bad_k(text: str) -> None:
+    with pytest.raises(UserError, match="bad k value"):
+        config.parse_ks(text)
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "grid.toml"
+    path.write_text(text)
+    return path
+
+
+def test_unknown_key_suggests_the_closest(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="unknown config key 'seed' .*did you mean 'seeds'"):
+        config.load(_write(tmp_path, "seed = [0]\n"))
+
+
+def test_malformed_toml_says_where(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match=r"malformed TOML in .*grid.toml.*line 2"):
+        config.load(_write(tmp_path, 'dataset = "mnist"\nk = = 3\nseeds = [0]\n'))
+
+
+def test_missing_file() -> None:
+    with pytest.raises(UserError, match="config file not found"):
+        config.load("nowhere.toml")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"k": [0, 1]}, "k must be an integer >= 1"),
+        ({"k": [1, 2], "eval_k": 5}, "eval_k 5 is outside the k range 1-2"),
+        ({"features": ["nope"]}, "unknown extractor 'nope'.*known: .*hog.*raw"),
+        ({"backends": ["sklern"]}, "did you mean 'sklearn'"),
+        ({"dataset": "cifar"}, "unknown dataset 'cifar'"),
+        ({"limit": -3}, "limit must be a positive integer"),
+        ({"threads": -1}, "threads must be"),
+    ],
+)
+def test_bad_values(overrides: dict, message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        config.load(overrides=overrides)
+
+
+def test_bad_plugin_parameter(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="bad parameters for extractor 'hog'"):
+        config.load(_write(tmp_path, "[features.hog]\norientation = 9\n"))
+    with pytest.raises(UserError, match="set by the grid"):
+        config.load(_write(tmp_path, "[backends.sklearn]\nseed = 3\n"))
+
+
+def test_hash_changes_with_what_matters() -> None:
+    a = config.load(overrides={"seeds": [0]})
+    assert a.hash() == config.load(overrides={"seeds": [0]}).hash()
+    assert a.hash() != config.load(overrides={"seeds": [1]}).hash()
