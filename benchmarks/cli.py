@@ -1,4 +1,7 @@
-"""The ``mnist-bench`` command line: ``list``, ``run`` and ``report`` (DESIGN.md section 3).
+"""The ``mnist-bench`` command line: ``list``, ``run``, ``report``, ``compare`` and ``export``.
+
+See DESIGN.md section 3. ``compare`` exits with status 1 when run B is worse than run A beyond
+the tolerance or the two runs do not cover the same cells (see :mod:`benchmarks.compare`).
 
 User errors (bad flags, configs or data) print one line on stderr and exit with status 2.
 """
@@ -30,7 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list datasets, extractors and backends")
 
     run = sub.add_parser("run", help="run a grid and write its report")
-    run.add_argument("--config", type=Path, help="grid TOML (default: benchmarks/configs/default.toml)")
+    run.add_argument(
+        "--config", type=Path, help="grid TOML (default: benchmarks/configs/default.toml)"
+    )
     run.add_argument("--dataset", help="dataset name (see `mnist-bench list`)")
     run.add_argument("--features", type=_names, help="extractors, comma-separated")
     run.add_argument("--backends", type=_names, help="backends, comma-separated")
@@ -44,6 +49,37 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="re-render DIR/REPORT.md from DIR/results.csv")
     report.add_argument("dir", type=Path)
+
+    compare = sub.add_parser(
+        "compare", help="markdown table of metric and time differences of run B against run A"
+    )
+    compare.add_argument("dir_a", type=Path, help="the baseline run folder")
+    compare.add_argument("dir_b", type=Path, help="the run compared against it")
+    compare.add_argument(
+        "--tolerance", default="0.005",
+        help="largest score change not flagged (absolute; WCSS: relative; default 0.005)",
+    )  # fmt: skip
+    compare.add_argument(
+        "--time-band", default="1.5", help="time ratios outside [1/B, B] are flagged (default 1.5)"
+    )
+    compare.add_argument(
+        "--all-rows", action="store_true", help="list every row, not only the flagged ones"
+    )
+    compare.add_argument("--out", type=Path, help="also write the markdown to this file")
+
+    export = sub.add_parser(
+        "export", help="write one extractor's features of every image to a file"
+    )
+    export.add_argument("--features", required=True, help="the extractor (see `mnist-bench list`)")
+    export.add_argument("--dataset", help="dataset name (default: the config's, else mnist)")
+    export.add_argument("--limit", help="a stratified subset of N images, as `run --limit`")
+    export.add_argument("--format", help="parquet, csv or npz (default: from the --out suffix)")
+    export.add_argument(
+        "--config", type=Path,
+        help="take the extractor's parameters (and dataset, limit) from this grid TOML",
+    )  # fmt: skip
+    export.add_argument("--out", type=Path, required=True, help="the file to write")
+    export.add_argument("--cache-dir", type=Path, help="cache folder (~/.cache/mnist-bench)")
     return parser
 
 
@@ -99,6 +135,50 @@ def cmd_report(args: argparse.Namespace) -> None:
     print(f"wrote {render(args.dir)}")
 
 
+def _float(value: str, flag: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise UserError(f"{flag} must be a number, got {value!r}") from None
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from benchmarks.atomic import write_text
+    from benchmarks.compare import compare
+
+    result = compare(
+        args.dir_a, args.dir_b, tolerance=_float(args.tolerance, "--tolerance"),
+        time_band=_float(args.time_band, "--time-band"), all_rows=args.all_rows,
+    )  # fmt: skip
+    print(result.markdown)
+    if args.out is not None:
+        try:
+            write_text(args.out, result.markdown + "\n")
+        except OSError as exc:
+            raise UserError(f"cannot write {args.out}: {exc.strerror or exc}") from None
+    return result.status
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from benchmarks import config
+    from benchmarks.export import export
+
+    dataset, limit = args.dataset, _int(args.limit, "--limit")
+    params: dict = {}
+    if args.config is not None:
+        cfg = config.load(args.config, {})
+        params = cfg.features.get(args.features, {})
+        dataset = dataset or cfg.dataset
+        limit = limit if limit is not None else cfg.limit
+    meta = export(
+        args.features, args.out, dataset=dataset or "mnist", limit=limit, fmt=args.format,
+        cache_dir=args.cache_dir, params=params,
+    )  # fmt: skip
+    source = "read from the cache" if meta["from_cache"] else "computed and cached"
+    print(f"wrote {args.out}: {meta['n_images']:,} images x {meta['feature_dim']} {args.features} "
+          f"features ({source})")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     try:
@@ -107,6 +187,10 @@ def main(argv: list[str] | None = None) -> int:
             cmd_list()
         elif args.command == "run":
             cmd_run(args)
+        elif args.command == "compare":
+            return cmd_compare(args)
+        elif args.command == "export":
+            cmd_export(args)
         else:
             cmd_report(args)
     except UserError as exc:

@@ -1,7 +1,13 @@
 """The markdown report: every table and plot is derived from ``results.csv`` (plus the run's
 ``environment.json`` and, when ``tox -e bench`` made one, pytest-benchmark's ``benchmark.json``).
 
-``mnist-bench report DIR`` calls :func:`render`, so a report can be re-rendered at any time.
+It opens with a one-screen summary (best cell per metric, the grid at eval_k as mean ± std
+over seeds), then the details: cluster montages and confusion heatmaps (drawn by
+:mod:`benchmarks.visuals` from the run's ``labels/`` and the dataset, and only linked when they
+can be drawn), elbow, runtime, the seed blog's figures and the run environment.
+
+``mnist-bench report DIR`` calls :func:`render`, so a report can be re-rendered at any time; it
+redraws missing montages and heatmaps.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from typing import Any
 import pandas as pd
 from tabulate import tabulate
 
-from benchmarks import plots
+from benchmarks import plots, visuals
 from benchmarks.atomic import atomic_open, write_text
 from benchmarks.errors import UserError
 from clustering.elbow import KNEE_METHOD, knee
@@ -104,8 +110,8 @@ def elbow_section(frame: pd.DataFrame, out_dir: Path, split: str) -> list[str]:
     )
     knees = {cell: knee(list(curves.index), list(curves[cell].values)) for cell in curves.columns}
     png = f"elbow_{split}.png"
-    plots.elbow(curves, knees, out_dir / png,
-                f"Elbow: WCSS by k ({frame.dataset.iloc[0]}, split {split}, seed {seed})")  # fmt: skip
+    title = f"Elbow: WCSS by k ({frame.dataset.iloc[0]}, split {split}, seed {seed})"
+    plots.elbow(curves, knees, out_dir / png, title)
     table = [[k, *[f"{curves.loc[k, c]:.4g}" for c in curves.columns]] for k in curves.index]
     knee_rows = [[c, "–" if knees[c] is None else knees[c]] for c in curves.columns]
     return [
@@ -159,13 +165,13 @@ def runtime_section(frame: pd.DataFrame) -> list[str]:
         "extractors is separate, and their test accuracy is on the held-out test images):",
         "",
         tabulate(ext_rows, headers=["extractor", "extract s", "training s", "model test acc"],
-                 tablefmt="github", disable_numparse=True),  # fmt: skip
+                 tablefmt="github", disable_numparse=True),
         "",
         "Clustering, per cell: median over seeds at eval_k, and summed over the k sweep:",
         "",
         tabulate(fit_rows, headers=["cell", "split", "fit s", "predict s", "iterations",
                                     "fit s, k sweep total"], tablefmt="github",
-                 disable_numparse=True),  # fmt: skip
+                 disable_numparse=True),
         "",
     ]
 
@@ -187,7 +193,7 @@ def seed_blog_section(evals_all: pd.DataFrame) -> list[str]:
         "on all 70,000 images with features from a CNN trained on the training images.",
         "",
         tabulate(rows, headers=["seed blog", "published", "ours", "macro purity", "purity"],
-                 tablefmt="github", disable_numparse=True),  # fmt: skip
+                 tablefmt="github", disable_numparse=True),
         "",
     ]
 
@@ -207,7 +213,7 @@ def benchmark_section(bench: dict[str, Any]) -> list[str]:
         "Measured by `tox -e bench` in `benchmark.json` (seconds):",
         "",
         tabulate(rows, headers=["stage", "rounds", "median", "min", "IQR"], tablefmt="github",
-                 disable_numparse=True),  # fmt: skip
+                 disable_numparse=True),
         "",
     ]
 
@@ -219,19 +225,76 @@ def header(frame: pd.DataFrame, env: dict[str, Any]) -> list[str]:
         f"{p['internal_api']} {p['version']} ({p['num_threads']} threads)"
         for p in env.get("threadpools", [])
     )
-    ns = ", ".join(f"`{s}`: {n:,}" for s, n in frame.groupby("split", sort=False).n_samples.first().items())
+    per_split = frame.groupby("split", sort=False).n_samples.first().items()
+    ns = ", ".join(f"`{s}`: {n:,}" for s, n in per_split)
     dirty = " (uncommitted changes)" if git.get("dirty") else ""
     lines = [
         f"- **dataset**: {frame.dataset.iloc[0]}, images clustered per split: {ns}",
         f"- **date**: {env.get('date', 'unknown')}",
         f"- **git commit**: {(git.get('commit') or 'unknown')[:12]}{dirty}",
         f"- **CPU**: {env.get('cpu', 'unknown')}; threads per backend: "
-        f"{', '.join(str(v) for v in sorted(frame.n_threads.unique()))}; BLAS/OpenMP: {blas or 'unknown'}",
+        f"{', '.join(str(v) for v in sorted(frame.n_threads.unique()))}; "
+        f"BLAS/OpenMP: {blas or 'unknown'}",
         "- **packages**: " + ", ".join(f"{k} {v}" for k, v in packages.items()),
     ]
     if "command" in env:
         lines.append(f"- **command**: `{env['command']}` (config hash {env.get('config_hash')})")
     return lines
+
+
+def context_line(frame: pd.DataFrame, env: dict[str, Any], eval_k: int, seeds: list[int]) -> str:
+    """One line under the title: dataset, images, k, seeds, date and commit of the run."""
+    per_split = frame.groupby("split", sort=False).n_samples.first().items()
+    ns = ", ".join(f"{n:,} (`{s}`)" for s, n in per_split)
+    commit = ((env.get("git") or {}).get("commit") or "unknown")[:12]
+    date = str(env.get("date", "unknown"))[:10]
+    return (
+        f"{frame.dataset.iloc[0]}, images clustered: {ns}; k = {eval_k}; seeds "
+        f"{', '.join(map(str, seeds))}; {date}, commit {commit}. "
+        "Details: [run environment](#run-environment)."
+    )
+
+
+def clusters_section(links: dict[visuals.Cell, tuple[str, str]], eval_k: int) -> list[str]:
+    """Links to each cell's cluster montage and confusion heatmap, and the pictures, folded."""
+    if not links:
+        return []
+    rows = [[visuals_cell_name(cell), f"`{cell.split}`", cell.seed, f"[montage]({m})",
+             f"[heatmap]({h})"] for cell, (m, h) in links.items()]  # fmt: skip
+    pictures = []
+    for cell, (montage, heatmap) in links.items():
+        pictures += [
+            f"#### {visuals_cell_name(cell)}, split `{cell.split}`, seed {cell.seed}",
+            "",
+            f"![montage of {cell.stem}]({montage})",
+            "",
+            f"![confusion heatmap of {cell.stem}]({heatmap})",
+            "",
+        ]
+    return [
+        f"## Clusters at k = {eval_k}",
+        "",
+        f"For each cell (first seed): a **montage** with a row of up to {visuals.N_SAMPLES} random "
+        "images per cluster, labelled with the cluster's majority digit, size and purity (red: "
+        "images of another digit), and a **confusion heatmap** of true digit × cluster, the "
+        "clusters in the order of their Hungarian matching to the digits.",
+        "",
+        tabulate(
+            rows, headers=["cell", "split", "seed", "montage", "heatmap"], tablefmt="github",
+            disable_numparse=True,
+        ),
+        "",
+        "<details><summary>Show all montages and heatmaps</summary>",
+        "",
+        *pictures,
+        "</details>",
+        "",
+    ]
+
+
+def visuals_cell_name(cell: visuals.Cell) -> str:
+    return cell_name({"extractor": cell.extractor, "backend": cell.backend,
+                      "supervised": cell.supervised})  # fmt: skip
 
 
 def render(out_dir: str | Path) -> Path:
@@ -246,7 +309,7 @@ def render(out_dir: str | Path) -> Path:
     eval_k = int(evals.k.iloc[0])
     seeds = sorted(evals.seed.unique())
     splits = list(dict.fromkeys(frame.split))
-    lines = ["# mnist-bench report", "", *header(frame, env), ""]
+    lines = ["# mnist-bench report", "", context_line(frame, env, eval_k, seeds), ""]
     main_split = "all" if "all" in splits else splits[0]
     lines += [
         f"## Summary (k = {eval_k}, split `{main_split}`, seeds {', '.join(map(str, seeds))})",
@@ -269,6 +332,7 @@ def render(out_dir: str | Path) -> Path:
         "seeds. *Supervised* extractors were trained on the labelled training images, so their "
         "scores on split `all` include images they saw; split `test` holds only unseen images.",
         "",
+        *clusters_section(visuals.ensure(out_dir, frame, env), eval_k),
         "## Elbow",
         "",
         f"The k sweep runs on seed {seeds[0]} only"
@@ -281,7 +345,11 @@ def render(out_dir: str | Path) -> Path:
     lines += runtime_section(frame)
     lines += seed_blog_section(evals[evals.split == "all"])
     lines += benchmark_section(bench)
-    lines += ["Every number above is read from `results.csv` in this folder."]
+    lines += ["## Run environment", "", *header(frame, env), ""]
+    lines += [
+        "Every number in the tables above is read from `results.csv` in this folder; the "
+        "montages and heatmaps are drawn from `labels/` and the dataset."
+    ]
     path = out_dir / "REPORT.md"
     write_text(path, "\n".join(lines) + "\n")
     return path

@@ -1,0 +1,130 @@
+"""``mnist-bench compare``: zero differences for identical runs, flags and exit status otherwise."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from benchmarks.cli import main
+from benchmarks.compare import compare
+
+
+def grid(out: Path, cache: Path, *extra: str) -> Path:
+    status = main([
+        "run", "--dataset", "digits", "--features", "raw", "--backends", "sklearn",
+        "--k", "9-10", "--seeds", "0,1", "--threads", "1",
+        "--out", str(out), "--cache-dir", str(cache), *extra,
+    ])  # fmt: skip
+    assert status == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("compare")
+    cache = root / "cache"
+    return {
+        "a": grid(root / "a", cache, "--eval-k", "10"),
+        "b": grid(root / "b", cache, "--eval-k", "10"),
+        "eval9": grid(root / "eval9", cache, "--eval-k", "9"),
+        "one_seed": grid(root / "one_seed", cache, "--eval-k", "10", "--seeds", "0"),
+    }
+
+
+def edited(src: Path, dst: Path, edit) -> Path:
+    """A copy of run ``src`` whose results.csv went through ``edit(frame) -> frame``."""
+    dst.mkdir()
+    shutil.copy(src / "environment.json", dst / "environment.json")
+    edit(pd.read_csv(src / "results.csv")).to_csv(dst / "results.csv", index=False)
+    return dst
+
+
+def test_identical_runs_show_zero_differences_and_exit_0(runs: dict[str, Path], cli) -> None:
+    done = cli("compare", str(runs["a"]), str(runs["b"]))
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "**Result: no difference beyond tolerance** (exit status 0)" in out
+    assert "every score is identical" in out
+    cell_line = next(line for line in out.splitlines() if line.startswith("| raw × sklearn"))
+    assert cell_line.count("(0)") == 5  # five scores, each unchanged
+    tables = out.split("## Cells at eval_k")[1]
+    assert "▼" not in tables and "▲" not in tables and "only in" not in tables
+
+
+def test_different_eval_k_is_flagged_and_exits_1(runs: dict[str, Path], cli) -> None:
+    done = cli("compare", str(runs["a"]), str(runs["eval9"]))
+    assert done.returncode == 1
+    assert "eval_k differs: A [10], B [9]" in done.stdout
+    assert "eval_k 10 / 9" in done.stdout  # the cell's flag
+    assert "eval_k differs" in done.stdout.split("## Rows")[1]  # rows at k 9 and 10 too
+
+
+def test_fewer_seeds_are_flagged_and_exit_1(runs: dict[str, Path]) -> None:
+    result = compare(runs["a"], runs["one_seed"])
+    assert result.status == 1
+    assert "seeds 0,1 / 0" in result.markdown
+    assert any("only in run A" in m for m in result.mismatches)  # the seed-1 row
+    assert not result.worse  # seed 0 is the same in both
+
+
+def test_worse_metric_beyond_tolerance_exits_1(runs: dict[str, Path], tmp_path: Path) -> None:
+    def worse_acc(frame: pd.DataFrame) -> pd.DataFrame:
+        at = frame.index[frame.eval_k & (frame.seed == 1)][0]
+        frame.loc[at, "acc"] -= 0.02  # the mean over 2 seeds drops by 0.01
+        return frame
+
+    b = edited(runs["a"], tmp_path / "worse", worse_acc)
+    result = compare(runs["a"], b, tolerance=0.005)
+    assert result.status == 1
+    assert "worse: acc" in result.markdown and "-0.0100 ▼" in result.markdown
+    assert "-0.0200 ▼" in result.markdown  # the row itself
+    assert compare(runs["a"], b, tolerance=0.05).status == 0  # within a looser tolerance
+
+
+def test_better_metric_and_slower_fit_are_flagged_but_exit_0(
+    runs: dict[str, Path], tmp_path: Path
+) -> None:
+    def better_slower(frame: pd.DataFrame) -> pd.DataFrame:
+        frame.loc[frame.eval_k, "nmi"] += 0.01
+        frame["fit_s"] = frame["fit_s"] * 3 + 1
+        return frame
+
+    result = compare(runs["a"], edited(runs["a"], tmp_path / "b", better_slower))
+    assert result.status == 0, result.mismatches + result.worse
+    assert "better: nmi" in result.markdown and "+0.0100 ▲" in result.markdown
+    assert "fit slower ×" in result.markdown and "⚠" in result.markdown
+
+
+def test_cell_in_one_run_only(runs: dict[str, Path], tmp_path: Path) -> None:
+    def renamed(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.assign(backend="faiss")
+
+    result = compare(runs["a"], edited(runs["a"], tmp_path / "b", renamed))
+    assert result.status == 1
+    assert "raw × sklearn, split all: only in run A" in result.mismatches
+    assert "raw × faiss, split all: only in run B" in result.mismatches
+
+
+def test_out_file_and_user_errors(runs: dict[str, Path], tmp_path: Path, cli) -> None:
+    report = tmp_path / "diff.md"
+    done = cli("compare", str(runs["a"]), str(runs["b"]), "--out", str(report))
+    assert done.returncode == 0
+    assert report.read_text() == done.stdout
+
+    missing = cli("compare", str(runs["a"]), str(tmp_path / "nope"))
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines() == [
+        f"mnist-bench: error: no such run folder: {tmp_path / 'nope'}"
+    ]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for args in (
+        [str(empty), str(runs["a"])],
+        [str(runs["a"]), str(runs["b"]), "--tolerance", "x"],
+    ):
+        done = cli("compare", *args)
+        assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert "Traceback" not in done.stderr
