@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Container smoke test (issue 4): build the image from this checkout with buildah (no Docker
+# engine needed), check it runs as a non-root user, run the smoke grid inside it and outside it
+# (with the host's installed project), and require purity, acc, nmi and ari of every row of the
+# two results.csv to agree within $TOL. Prints the build and run times and the image size, and
+# removes the image at the end. Exits non-zero, loudly, on any difference.
+#
+# Usage: .ci/container-smoke.sh     (from anywhere; as root on a fresh machine with python and pip:
+#                                    ../shared/container/build.sh installs buildah itself)
+# Environment (all optional):
+#   MNIST_BENCH  the command for the outside run (default: `mnist-bench` on PATH, else the one
+#                `tox -e py` installed in .tox/py, else `$PYTHON -m benchmarks` from the checkout)
+#   PYTHON       the python that compares the results (default: python3; needs only the stdlib)
+#   SHARED_DIR   the folder holding container/build.sh and run.sh (default: ../shared beside the repo)
+#   IMAGE        the tag to build (default: localhost/mnist-bench:ci)
+#   CONFIG       the grid to run (default: benchmarks/configs/smoke.toml)
+#   TOL          the largest allowed difference of a score (default: 0.01)
+#   KEEP_IMAGE=1 keep the image afterwards
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+shared=${SHARED_DIR:-$(dirname "$repo")/shared}
+image=${IMAGE:-localhost/mnist-bench:ci}
+config=${CONFIG:-benchmarks/configs/smoke.toml}
+tol=${TOL:-0.01}
+python=${PYTHON:-python3}
+build_sh=$shared/container/build.sh
+run_sh=$shared/container/run.sh
+
+say() { printf '[container-smoke] %s\n' "$*"; }
+die() { printf '[container-smoke] FAIL: %s\n' "$*" >&2; exit 1; }
+
+[ -x "$build_sh" ] && [ -x "$run_sh" ] || die "no $build_sh / $run_sh (set SHARED_DIR)"
+cd "$repo"
+[ -f "$config" ] || die "no grid config $config in $repo"
+
+if [ -n "${MNIST_BENCH:-}" ]; then
+  read -r -a outside <<<"$MNIST_BENCH"
+elif command -v mnist-bench >/dev/null 2>&1; then
+  outside=(mnist-bench)
+elif [ -x "$repo/.tox/py/bin/mnist-bench" ]; then
+  outside=("$repo/.tox/py/bin/mnist-bench")
+else
+  outside=("$python" -m benchmarks)
+fi
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/container-smoke.XXXXXX")
+built=0
+cleanup() {
+  rc=$?
+  if [ "$built" = 1 ] && [ "${KEEP_IMAGE:-0}" != 1 ]; then
+    buildah --storage-driver vfs rmi -f "$image" >/dev/null 2>&1 && say "removed image $image"
+  fi
+  rm -rf "$work"
+  exit "$rc"
+}
+trap cleanup EXIT
+
+# 1. Build. build.sh makes the local stand-in for python:3.11-slim-bookworm on first use.
+say "building $image from $repo"
+t0=$SECONDS
+"$build_sh" . "$image" || die "image build failed (see above)"
+built=1
+build_s=$((SECONDS - t0))
+size=$(buildah --storage-driver vfs images --format '{{.Size}}' "$image" | head -n1)
+
+# 2. The image's user must not be root.
+user=$(buildah --storage-driver vfs inspect --type image --format '{{.OCIv1.Config.User}}' "$image")
+case "${user%%:*}" in
+  "" | 0 | root) die "the image runs as root (USER is '${user:-unset}'); it must set a non-root USER" ;;
+esac
+say "image user: $user"
+
+# 3. The smoke grid inside the container, writing to a mounted folder the container uid can write.
+mkdir -p "$work/inside"
+chown "$user" "$work/inside" 2>/dev/null || chmod a+rwx "$work/inside"
+say "running the smoke grid inside the container"
+t0=$SECONDS
+"$run_sh" "$image" -v "$work/inside:/reports" -- \
+  mnist-bench run --config "$config" --out /reports/smoke || die "the smoke grid failed inside the container"
+inside_s=$((SECONDS - t0))
+
+# 4. The same grid outside, with the host's installed project and an empty cache.
+say "running the smoke grid outside: ${outside[*]}"
+t0=$SECONDS
+TF_CPP_MIN_LOG_LEVEL=2 MPLBACKEND=Agg MNIST_BENCH_CACHE="$work/outside-cache" \
+  "${outside[@]}" run --config "$config" --out "$work/outside/smoke" \
+  || die "the smoke grid failed outside the container"
+outside_s=$((SECONDS - t0))
+
+# 5. Compare the two results, row by row.
+for side in inside outside; do
+  for f in REPORT.md results.csv; do
+    [ -s "$work/$side/smoke/$f" ] || die "$side: no $f was written"
+  done
+done
+"$python" - "$work/inside/smoke/results.csv" "$work/outside/smoke/results.csv" "$tol" <<'EOF' || die "the results inside and outside the container differ"
+import csv
+import sys
+
+inside_csv, outside_csv, tol = sys.argv[1], sys.argv[2], float(sys.argv[3])
+KEY = ("dataset", "split", "extractor", "backend", "k", "seed")
+SCORES = ("purity", "acc", "nmi", "ari")
+
+
+def rows(path):
+    """The rows of ``path`` as {key: [row, ...]} (a key repeated keeps its rows in file order)."""
+    table = {}
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in KEY + SCORES if c not in (reader.fieldnames or [])]
+        if missing:
+            sys.exit(f"{path}: no column(s) {missing}")
+        for row in reader:
+            table.setdefault(tuple(row[c] for c in KEY), []).append(row)
+    if not table:
+        sys.exit(f"{path}: no rows")
+    return table
+
+
+inside, outside = rows(inside_csv), rows(outside_csv)
+shape_in = {key: len(v) for key, v in inside.items()}
+shape_out = {key: len(v) for key, v in outside.items()}
+if shape_in != shape_out:
+    sys.exit(
+        f"the grids differ: only inside {sorted(shape_in.items() - shape_out.items())}, "
+        f"only outside {sorted(shape_out.items() - shape_in.items())}"
+    )
+bad, worst = [], dict.fromkeys(SCORES, 0.0)
+pairs = [(key, a, b) for key in sorted(inside) for a, b in zip(inside[key], outside[key])]
+for key, row_in, row_out in pairs:
+    for score in SCORES:
+        a, b = row_in[score], row_out[score]
+        if a == b:  # equal text, e.g. both empty where a score does not apply
+            continue
+        try:
+            diff = abs(float(a) - float(b))
+        except ValueError:
+            bad.append(f"{dict(zip(KEY, key))} {score}: inside {a!r}, outside {b!r}")
+            continue
+        worst[score] = max(worst[score], diff)
+        if not diff <= tol:
+            bad.append(f"{dict(zip(KEY, key))} {score}: inside {a}, outside {b} (|diff| {diff:.4f})")
+print(f"compared {len(pairs)} rows; largest |inside - outside|: "
+      + ", ".join(f"{s} {worst[s]:.4f}" for s in SCORES) + f" (tolerance {tol})")
+if bad:
+    print(f"{len(bad)} scores differ by more than {tol}:", *bad, sep="\n  ", file=sys.stderr)
+    sys.exit(1)
+EOF
+
+say "OK: the image builds, runs as $user, and its smoke grid matches the run outside within $tol"
+say "timings: build ${build_s}s, smoke run inside ${inside_s}s, outside ${outside_s}s; image size $size"
