@@ -39,6 +39,8 @@ def elbow(curves: pd.DataFrame, knees: dict[str, int | None], path: Path, title:
         if knee is not None and knee in norm.index:
             ax.plot([knee], [norm.loc[knee]], marker="s", markersize=9, color=line.get_color(),
                     markerfacecolor="none")  # fmt: skip
+    ax.plot([], [], marker="s", markersize=9, color="grey", markerfacecolor="none", linestyle="none",
+            label="knee (kneed)")  # fmt: skip
     ax.set_xlabel("k (number of clusters)")
     ax.set_ylabel("WCSS / WCSS at k=1")
     ax.set_title(title)
