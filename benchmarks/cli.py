@@ -56,9 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("dir_a", type=Path, help="the baseline run folder")
     compare.add_argument("dir_b", type=Path, help="the run compared against it")
     compare.add_argument(
-        "--tolerance", default="0.005",
+        "--tolerance",
+        default="0.005",
         help="largest score change not flagged (absolute; WCSS: relative; default 0.005)",
-    )  # fmt: skip
+    )
     compare.add_argument(
         "--time-band", default="1.5", help="time ratios outside [1/B, B] are flagged (default 1.5)"
     )
@@ -75,9 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--limit", help="a stratified subset of N images, as `run --limit`")
     export.add_argument("--format", help="parquet, csv or npz (default: from the --out suffix)")
     export.add_argument(
-        "--config", type=Path,
+        "--config",
+        type=Path,
         help="take the extractor's parameters (and dataset, limit) from this grid TOML",
-    )  # fmt: skip
+    )
     export.add_argument("--out", type=Path, required=True, help="the file to write")
     export.add_argument("--cache-dir", type=Path, help="cache folder (~/.cache/mnist-bench)")
     return parser
@@ -147,9 +149,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from benchmarks.compare import compare
 
     result = compare(
-        args.dir_a, args.dir_b, tolerance=_float(args.tolerance, "--tolerance"),
-        time_band=_float(args.time_band, "--time-band"), all_rows=args.all_rows,
-    )  # fmt: skip
+        args.dir_a,
+        args.dir_b,
+        tolerance=_float(args.tolerance, "--tolerance"),
+        time_band=_float(args.time_band, "--time-band"),
+        all_rows=args.all_rows,
+    )
     print(result.markdown)
     if args.out is not None:
         try:
@@ -171,12 +176,19 @@ def cmd_export(args: argparse.Namespace) -> None:
         dataset = dataset or cfg.dataset
         limit = limit if limit is not None else cfg.limit
     meta = export(
-        args.features, args.out, dataset=dataset or "mnist", limit=limit, fmt=args.format,
-        cache_dir=args.cache_dir, params=params,
-    )  # fmt: skip
+        args.features,
+        args.out,
+        dataset=dataset or "mnist",
+        limit=limit,
+        fmt=args.format,
+        cache_dir=args.cache_dir,
+        params=params,
+    )
     source = "read from the cache" if meta["from_cache"] else "computed and cached"
-    print(f"wrote {args.out}: {meta['n_images']:,} images x {meta['feature_dim']} {args.features} "
-          f"features ({source})")  # fmt: skip
+    print(
+        f"wrote {args.out}: {meta['n_images']:,} images x {meta['feature_dim']} {args.features} "
+        f"features ({source})"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

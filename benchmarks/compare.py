@@ -368,8 +368,12 @@ def _rows(
     """The row-by-row table, the number of matched rows and the largest score change."""
     merged = a.assign(_pos=range(len(a))).merge(
         b.assign(_pos=range(len(a), len(a) + len(b))),
-        on=KEY, how="outer", suffixes=("_a", "_b"), indicator=True, sort=False,
-    )  # fmt: skip
+        on=KEY,
+        how="outer",
+        suffixes=("_a", "_b"),
+        indicator=True,
+        sort=False,
+    )
     merged = merged.iloc[merged["_pos_a"].fillna(merged["_pos_b"]).argsort(kind="stable")]
     table = []
     largest: tuple[str, float] | None = None

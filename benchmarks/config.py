@@ -56,7 +56,11 @@ class GridConfig:
         """The thread count every backend and extractor gets (``threads = 0``: all usable cores)."""
         if self.threads:
             return self.threads
-        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        return (
+            len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
+            else os.cpu_count() or 1
+        )
 
     def validate(self) -> None:
         if self.dataset not in datasets.DATASETS:
@@ -69,7 +73,9 @@ class GridConfig:
         for name, params in self.backends.items():
             reserved = {"n_clusters", "seed", "n_threads"} & set(params)
             if reserved:
-                raise UserError(f"backend {name!r}: {sorted(reserved)} are set by the grid, not per backend")
+                raise UserError(
+                    f"backend {name!r}: {sorted(reserved)} are set by the grid, not per backend"
+                )
             clustering.make(name, **params)
         if not self.features:
             raise UserError("no extractor selected")
@@ -133,7 +139,9 @@ def parse_ks(text: str | int | list[Any]) -> list[int]:
 
 
 def _bad_k(value: Any) -> int:
-    raise UserError(f"bad k value {value!r}: use a number, a range like 1-14, or a list like 2,5,10")
+    raise UserError(
+        f"bad k value {value!r}: use a number, a range like 1-14, or a list like 2,5,10"
+    )
 
 
 def parse_ints(text: str, what: str) -> list[int]:
@@ -181,8 +189,12 @@ def from_mapping(data: dict[str, Any], name: str = "custom") -> GridConfig:
             value = data[table]
             if isinstance(value, list):
                 data[table] = {n: {} for n in value}
-            elif not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
-                raise UserError(f"config key {table!r} must be a list of names or a table of tables")
+            elif not isinstance(value, dict) or not all(
+                isinstance(v, dict) for v in value.values()
+            ):
+                raise UserError(
+                    f"config key {table!r} must be a list of names or a table of tables"
+                )
     if "k" in data:
         data["k"] = parse_ks(data["k"])
     if "limit" in data and data["limit"] in (0, None):
@@ -215,6 +227,11 @@ def load(
             merged[key] = {n: dict(merged[key].get(n, {})) for n in value}
         else:
             merged[key] = value
-    if overrides and overrides.get("k") is not None and overrides.get("eval_k") is None and "eval_k" in data:
+    if (
+        overrides
+        and overrides.get("k") is not None
+        and overrides.get("eval_k") is None
+        and "eval_k" in data
+    ):
         merged["eval_k"] = data["eval_k"] if data["eval_k"] in overrides["k"] else None
     return GridConfig(**merged)

@@ -15,10 +15,24 @@ from benchmarks.config import GridConfig
 from benchmarks.datasets import Dataset
 
 PACKAGES = (
-    "mnist-bench", "numpy", "scipy", "pandas", "scikit-learn", "scikit-image", "faiss-cpu",
-    "tensorflow", "keras", "dask", "distributed", "dask-ml", "threadpoolctl", "kneed",
-    "tabulate", "matplotlib", "pytest-benchmark",
-)  # fmt: skip
+    "mnist-bench",
+    "numpy",
+    "scipy",
+    "pandas",
+    "scikit-learn",
+    "scikit-image",
+    "faiss-cpu",
+    "tensorflow",
+    "keras",
+    "dask",
+    "distributed",
+    "dask-ml",
+    "threadpoolctl",
+    "kneed",
+    "tabulate",
+    "matplotlib",
+    "pytest-benchmark",
+)
 ROOT = Path(__file__).resolve().parents[1]
 
 

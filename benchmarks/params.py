@@ -1,4 +1,4 @@
-"""``get_params`` for plug-ins, read off the keyword-only ``__init__`` signature (as sklearn does)."""
+"""``get_params`` for plug-ins, read off the keyword-only ``__init__`` signature (as in sklearn)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ import pandas as pd
 from benchmarks.atomic import write_bytes
 
 
-def _figure():  # noqa: ANN202 - matplotlib types are heavy to import for a hint
+def _figure():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -19,7 +19,7 @@ def _figure():  # noqa: ANN202 - matplotlib types are heavy to import for a hint
     return plt
 
 
-def save(fig, path: Path) -> None:  # noqa: ANN001
+def save(fig, path: Path) -> None:
     """Write ``fig`` to ``path`` atomically and close it."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
@@ -37,10 +37,24 @@ def elbow(curves: pd.DataFrame, knees: dict[str, int | None], path: Path, title:
         (line,) = ax.plot(norm.index, norm.values, marker="o", markersize=3, label=cell)
         knee = knees.get(cell)
         if knee is not None and knee in norm.index:
-            ax.plot([knee], [norm.loc[knee]], marker="s", markersize=9, color=line.get_color(),
-                    markerfacecolor="none")  # fmt: skip
-    ax.plot([], [], marker="s", markersize=9, color="grey", markerfacecolor="none", linestyle="none",
-            label="knee (kneed)")  # fmt: skip
+            ax.plot(
+                [knee],
+                [norm.loc[knee]],
+                marker="s",
+                markersize=9,
+                color=line.get_color(),
+                markerfacecolor="none",
+            )
+    ax.plot(
+        [],
+        [],
+        marker="s",
+        markersize=9,
+        color="grey",
+        markerfacecolor="none",
+        linestyle="none",
+        label="knee (kneed)",
+    )
     ax.set_xlabel("k (number of clusters)")
     ax.set_ylabel("WCSS / WCSS at k=1")
     ax.set_title(title)

@@ -80,8 +80,17 @@ def grid_table(evals: pd.DataFrame) -> str:
             + [mean_std(group[m]) for m in METRICS]
             + [f"{group['fit_s'].median():.2f}"]
         )
-    headers = ["cell", "dim", "seeds", "purity", "macro purity", "acc (Hungarian)", "NMI", "ARI",
-               "fit s (median)"]  # fmt: skip
+    headers = [
+        "cell",
+        "dim",
+        "seeds",
+        "purity",
+        "macro purity",
+        "acc (Hungarian)",
+        "NMI",
+        "ARI",
+        "fit s (median)",
+    ]
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
 
 
@@ -92,10 +101,16 @@ def best_cells(evals: pd.DataFrame) -> str:
     for metric in METRICS:
         ext, backend = means[metric].idxmax()
         sup = bool(evals[(evals.extractor == ext)]["supervised"].iloc[0])
-        rows.append([metric, cell_name({"extractor": ext, "backend": backend, "supervised": sup}),
-                     f"{means.loc[(ext, backend), metric]:.3f}"])  # fmt: skip
-    return tabulate(rows, headers=["metric", "best cell", "mean"], tablefmt="github",
-                    disable_numparse=True)  # fmt: skip
+        rows.append(
+            [
+                metric,
+                cell_name({"extractor": ext, "backend": backend, "supervised": sup}),
+                f"{means.loc[(ext, backend), metric]:.3f}",
+            ]
+        )
+    return tabulate(
+        rows, headers=["metric", "best cell", "mean"], tablefmt="github", disable_numparse=True
+    )
 
 
 def elbow_section(frame: pd.DataFrame, out_dir: Path, split: str) -> list[str]:
@@ -142,36 +157,49 @@ def runtime_section(frame: pd.DataFrame) -> list[str]:
     for ext, group in frame.groupby("extractor", sort=False):
         first = group.iloc[0]
         fit_s, acc = first["extractor_fit_s"], first["extractor_test_acc"]
-        ext_rows.append([
-            ext + (" (supervised)" if bool(first.supervised) else ""),
-            f"{first.extract_s:.2f}",
-            "–" if pd.isna(fit_s) else f"{fit_s:.1f}",
-            "–" if pd.isna(acc) else f"{acc:.4f}",
-        ])  # fmt: skip
+        ext_rows.append(
+            [
+                ext + (" (supervised)" if bool(first.supervised) else ""),
+                f"{first.extract_s:.2f}",
+                "–" if pd.isna(fit_s) else f"{fit_s:.1f}",
+                "–" if pd.isna(acc) else f"{acc:.4f}",
+            ]
+        )
     fit_rows = []
     for (split, _, _), group in frame.groupby(["split", "extractor", "backend"], sort=False):
         at_eval = group[group.eval_k]
         sweep = group[group.in_sweep]
-        fit_rows.append([
-            cell_name(group.iloc[0]), split,
-            f"{at_eval.fit_s.median():.2f}", f"{at_eval.predict_s.median():.3f}",
-            f"{at_eval.n_iter.median():.0f}",
-            f"{sweep.fit_s.sum():.1f}" if len(sweep) > 1 else "–",
-        ])  # fmt: skip
+        fit_rows.append(
+            [
+                cell_name(group.iloc[0]),
+                split,
+                f"{at_eval.fit_s.median():.2f}",
+                f"{at_eval.predict_s.median():.3f}",
+                f"{at_eval.n_iter.median():.0f}",
+                f"{sweep.fit_s.sum():.1f}" if len(sweep) > 1 else "–",
+            ]
+        )
     return [
         "## Runtime",
         "",
         "Extraction of the features of every image (transform only; training of supervised "
         "extractors is separate, and their test accuracy is on the held-out test images):",
         "",
-        tabulate(ext_rows, headers=["extractor", "extract s", "training s", "model test acc"],
-                 tablefmt="github", disable_numparse=True),
+        tabulate(
+            ext_rows,
+            headers=["extractor", "extract s", "training s", "model test acc"],
+            tablefmt="github",
+            disable_numparse=True,
+        ),
         "",
         "Clustering, per cell: median over seeds at eval_k, and summed over the k sweep:",
         "",
-        tabulate(fit_rows, headers=["cell", "split", "fit s", "predict s", "iterations",
-                                    "fit s, k sweep total"], tablefmt="github",
-                 disable_numparse=True),
+        tabulate(
+            fit_rows,
+            headers=["cell", "split", "fit s", "predict s", "iterations", "fit s, k sweep total"],
+            tablefmt="github",
+            disable_numparse=True,
+        ),
         "",
     ]
 
@@ -182,18 +210,29 @@ def seed_blog_section(evals_all: pd.DataFrame) -> list[str]:
     for ext, what, published in SEED_BLOG:
         ours = evals_all[evals_all.extractor == ext]
         for backend, group in ours.groupby("backend", sort=False):
-            rows.append([what, f"{published:.4f}", f"{ext} × {backend}",
-                         mean_std(group.macro_purity, 4), mean_std(group.purity, 4)])  # fmt: skip
+            rows.append(
+                [
+                    what,
+                    f"{published:.4f}",
+                    f"{ext} × {backend}",
+                    mean_std(group.macro_purity, 4),
+                    mean_std(group.purity, 4),
+                ]
+            )
         if ours.empty:
             rows.append([what, f"{published:.4f}", "(not in this run)", "–", "–"])
     return [
         "## The seed blog's figures beside ours",
         "",
-        "The blog's \"accuracy\" is the unweighted mean of cluster purities (our `macro_purity`), "
+        'The blog\'s "accuracy" is the unweighted mean of cluster purities (our `macro_purity`), '
         "on all 70,000 images with features from a CNN trained on the training images.",
         "",
-        tabulate(rows, headers=["seed blog", "published", "ours", "macro purity", "purity"],
-                 tablefmt="github", disable_numparse=True),
+        tabulate(
+            rows,
+            headers=["seed blog", "published", "ours", "macro purity", "purity"],
+            tablefmt="github",
+            disable_numparse=True,
+        ),
         "",
     ]
 
@@ -201,10 +240,15 @@ def seed_blog_section(evals_all: pd.DataFrame) -> list[str]:
 def benchmark_section(bench: dict[str, Any]) -> list[str]:
     """Stage timings measured by pytest-benchmark (``tox -e bench``), when present."""
     rows = [
-        [b["name"], b["stats"]["rounds"], f"{b['stats']['median']:.3f}", f"{b['stats']['min']:.3f}",
-         f"{b['stats']['iqr']:.3f}"]
+        [
+            b["name"],
+            b["stats"]["rounds"],
+            f"{b['stats']['median']:.3f}",
+            f"{b['stats']['min']:.3f}",
+            f"{b['stats']['iqr']:.3f}",
+        ]
         for b in bench.get("benchmarks", [])
-    ]  # fmt: skip
+    ]
     if not rows:
         return []
     return [
@@ -212,8 +256,12 @@ def benchmark_section(bench: dict[str, Any]) -> list[str]:
         "",
         "Measured by `tox -e bench` in `benchmark.json` (seconds):",
         "",
-        tabulate(rows, headers=["stage", "rounds", "median", "min", "IQR"], tablefmt="github",
-                 disable_numparse=True),
+        tabulate(
+            rows,
+            headers=["stage", "rounds", "median", "min", "IQR"],
+            tablefmt="github",
+            disable_numparse=True,
+        ),
         "",
     ]
 
@@ -259,8 +307,16 @@ def clusters_section(links: dict[visuals.Cell, tuple[str, str]], eval_k: int) ->
     """Links to each cell's cluster montage and confusion heatmap, and the pictures, folded."""
     if not links:
         return []
-    rows = [[visuals_cell_name(cell), f"`{cell.split}`", cell.seed, f"[montage]({m})",
-             f"[heatmap]({h})"] for cell, (m, h) in links.items()]  # fmt: skip
+    rows = [
+        [
+            visuals_cell_name(cell),
+            f"`{cell.split}`",
+            cell.seed,
+            f"[montage]({m})",
+            f"[heatmap]({h})",
+        ]
+        for cell, (m, h) in links.items()
+    ]
     pictures = []
     for cell, (montage, heatmap) in links.items():
         pictures += [
@@ -280,7 +336,9 @@ def clusters_section(links: dict[visuals.Cell, tuple[str, str]], eval_k: int) ->
         "clusters in the order of their Hungarian matching to the digits.",
         "",
         tabulate(
-            rows, headers=["cell", "split", "seed", "montage", "heatmap"], tablefmt="github",
+            rows,
+            headers=["cell", "split", "seed", "montage", "heatmap"],
+            tablefmt="github",
             disable_numparse=True,
         ),
         "",
@@ -293,8 +351,9 @@ def clusters_section(links: dict[visuals.Cell, tuple[str, str]], eval_k: int) ->
 
 
 def visuals_cell_name(cell: visuals.Cell) -> str:
-    return cell_name({"extractor": cell.extractor, "backend": cell.backend,
-                      "supervised": cell.supervised})  # fmt: skip
+    return cell_name(
+        {"extractor": cell.extractor, "backend": cell.backend, "supervised": cell.supervised}
+    )
 
 
 def render(out_dir: str | Path) -> Path:
@@ -327,7 +386,7 @@ def render(out_dir: str | Path) -> Path:
         ]
     lines += [
         "Scores: `purity` weights each cluster by its size; `macro purity` is the unweighted "
-        "mean of cluster purities (the seed blog's \"accuracy\"); `acc` matches clusters to "
+        'mean of cluster purities (the seed blog\'s "accuracy"); `acc` matches clusters to '
         "digits one to one (Hungarian); NMI and ARI are scikit-learn's. Mean ± sample std over "
         "seeds. *Supervised* extractors were trained on the labelled training images, so their "
         "scores on split `all` include images they saw; split `test` holds only unseen images.",
@@ -353,6 +412,3 @@ def render(out_dir: str | Path) -> Path:
     path = out_dir / "REPORT.md"
     write_text(path, "\n".join(lines) + "\n")
     return path
-
-
-

@@ -35,7 +35,7 @@ def cache() -> Cache:
 
 
 @pytest.mark.parametrize("name", list(CFG.features))
-def test_extract(benchmark, name: str, dataset: datasets.Dataset, cache: Cache) -> None:  # noqa: ANN001
+def test_extract(benchmark, name: str, dataset: datasets.Dataset, cache: Cache) -> None:
     extractor = features.make(name, **CFG.features[name])
     if extractor.supervised:
         train = dataset.is_train
@@ -49,7 +49,9 @@ def test_extract(benchmark, name: str, dataset: datasets.Dataset, cache: Cache) 
 
 
 @pytest.mark.parametrize(("extractor", "backend"), CELLS, ids=[f"{e}-{b}" for e, b in CELLS])
-def test_fit(benchmark, extractor: str, backend: str, dataset: datasets.Dataset, cache: Cache) -> None:  # noqa: ANN001, E501
+def test_fit(
+    benchmark, extractor: str, backend: str, dataset: datasets.Dataset, cache: Cache
+) -> None:
     X = np.ascontiguousarray(extract(dataset, extractor, CFG.features[extractor], cache).X)
     params = CFG.backends[backend]
 

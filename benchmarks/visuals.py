@@ -69,8 +69,13 @@ class Cell:
         """The runner's labels file of this cell (``runner.labels_path`` names it)."""
         from benchmarks.runner import labels_path
 
-        row = {"split": self.split, "extractor": self.extractor, "backend": self.backend,
-               "k": self.k, "seed": self.seed}  # fmt: skip
+        row = {
+            "split": self.split,
+            "extractor": self.extractor,
+            "backend": self.backend,
+            "k": self.k,
+            "seed": self.seed,
+        }
         return labels_path(Path(out_dir), row)
 
     def montage(self, out_dir: Path) -> Path:

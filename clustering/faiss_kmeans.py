@@ -1,4 +1,4 @@
-"""``faiss``: FAISS k-means, trained on every point (FAISS subsamples to 256 per centroid by default)."""
+"""``faiss``: FAISS k-means on every point (FAISS subsamples to 256 per centroid by default)."""
 
 from __future__ import annotations
 

@@ -17,7 +17,10 @@ from features.base import Extractor
 #: name -> ("module:Class", one-line description)
 REGISTRY: dict[str, tuple[str, str]] = {
     "raw": ("features.raw:Raw", "raw pixels scaled to [0, 1] (784-d for MNIST)"),
-    "hog": ("features.hog:HOG", "histogram of oriented gradients, vectorised skimage-exact (324-d)"),
+    "hog": (
+        "features.hog:HOG",
+        "histogram of oriented gradients, vectorised skimage-exact (324-d)",
+    ),
     "lenet": ("features.lenet:LeNet", "the seed's LeNet CNN, train split only (10-d logits)"),
     "convnet": ("features.convnet:ConvNet", "Keras' example convnet, train split only (128-d)"),
 }

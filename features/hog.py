@@ -41,7 +41,9 @@ class HOG(ParamsMixin):
 
     def fit(self, images: np.ndarray, labels: np.ndarray | None = None) -> HOG:
         if self.block_norm not in ("L1", "L1-sqrt", "L2", "L2-Hys"):
-            raise ValueError(f"block_norm must be L1, L1-sqrt, L2 or L2-Hys, not {self.block_norm!r}")
+            raise ValueError(
+                f"block_norm must be L1, L1-sqrt, L2 or L2-Hys, not {self.block_norm!r}"
+            )
         return self
 
     def transform(self, images: np.ndarray) -> np.ndarray:
@@ -52,7 +54,9 @@ class HOG(ParamsMixin):
                 f"hog: images of {images.shape[1]}x{images.shape[2]} pixels are smaller than one "
                 f"block ({need}x{need}: pixels_per_cell x cells_per_block)"
             )
-        parts = [self._transform_batch(images[i : i + _BATCH]) for i in range(0, len(images), _BATCH)]
+        parts = [
+            self._transform_batch(images[i : i + _BATCH]) for i in range(0, len(images), _BATCH)
+        ]
         if not parts:
             return np.empty((0, self._dim(images.shape[1:])), dtype=np.float32)
         return np.concatenate(parts).astype(np.float32, copy=False)

@@ -160,12 +160,21 @@ class KerasCNN(ParamsMixin):
             self.from_cache_ = False
             return self
         key = make_key(
-            kind="model", architecture=self.architecture, code=self.version,
-            training={"epochs": self.epochs, "batch_size": self.batch_size,
-                      "optimizer": self.optimizer, "learning_rate": self.learning_rate},
-            seed=self.seed, threads=threads, data=data_digest(images, labels),
-            tensorflow=tf.__version__, keras=keras.__version__,
-        )  # fmt: skip
+            kind="model",
+            architecture=self.architecture,
+            code=self.version,
+            training={
+                "epochs": self.epochs,
+                "batch_size": self.batch_size,
+                "optimizer": self.optimizer,
+                "learning_rate": self.learning_rate,
+            },
+            seed=self.seed,
+            threads=threads,
+            data=data_digest(images, labels),
+            tensorflow=tf.__version__,
+            keras=keras.__version__,
+        )
         path = cache.path("models", key, ".keras")
         with cache.lock("models", key):
             for stale in path.parent.glob(f".{key}.*.tmp.keras"):

@@ -31,9 +31,14 @@ class LeNet(KerasCNN):
         threads: int = 0,
     ) -> None:
         super().__init__(
-            layer=layer, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
-            learning_rate=learning_rate, seed=seed, threads=threads,
-        )  # fmt: skip
+            layer=layer,
+            epochs=epochs,
+            batch_size=batch_size,
+            optimizer=optimizer,
+            learning_rate=learning_rate,
+            seed=seed,
+            threads=threads,
+        )
 
     def build(self, keras: Any) -> Any:
         from keras import layers

@@ -25,8 +25,12 @@ from features.keras_cnn import KerasCNN, to_input
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"epochs": 1, "batch_size": 128, "seed": 0}
-DIMS = {("lenet", "logits"): 10, ("lenet", "dense"): 500,
-        ("convnet", "dense"): 128, ("convnet", "logits"): 10}  # fmt: skip
+DIMS = {
+    ("lenet", "logits"): 10,
+    ("lenet", "dense"): 500,
+    ("convnet", "dense"): 128,
+    ("convnet", "logits"): 10,
+}
 
 
 @pytest.fixture(scope="module")
@@ -79,9 +83,15 @@ def test_importing_and_listing_do_not_load_tensorflow() -> None:
 
 def test_parameters_and_class_facts() -> None:
     lenet, convnet = features.make("lenet"), features.make("convnet")
-    assert lenet.get_params() == {"layer": "logits", "epochs": 1, "batch_size": 128,
-                                  "optimizer": "adam", "learning_rate": 0.001, "seed": 0,
-                                  "threads": 0}  # fmt: skip
+    assert lenet.get_params() == {
+        "layer": "logits",
+        "epochs": 1,
+        "batch_size": 128,
+        "optimizer": "adam",
+        "learning_rate": 0.001,
+        "seed": 0,
+        "threads": 0,
+    }
     assert convnet.get_params()["layer"] == "dense"
     for extractor in (lenet, convnet):
         assert extractor.supervised is True
@@ -92,9 +102,13 @@ def test_parameters_and_class_facts() -> None:
 
 @pytest.mark.parametrize(
     ("params", "message"),
-    [({"layer": "pool1"}, "layer must be one of"), ({"optimizer": "rmsprop"}, "optimizer"),
-     ({"epochs": 0}, "epochs must be"), ({"threads": -1}, "threads must be")],
-)  # fmt: skip
+    [
+        ({"layer": "pool1"}, "layer must be one of"),
+        ({"optimizer": "rmsprop"}, "optimizer"),
+        ({"epochs": 0}, "epochs must be"),
+        ({"threads": -1}, "threads must be"),
+    ],
+)
 def test_bad_parameters_fail_before_training(ds: Dataset, params: dict, message: str) -> None:
     extractor = features.make("lenet", **params)
     with pytest.raises(ValueError, match=message):
@@ -227,8 +241,11 @@ def test_cli_run_reports_both_splits_and_the_test_accuracy(tmp_path: Path, cli) 
 
     rows = pd.read_csv(out / "results.csv")
     assert sorted(set(zip(rows.extractor, rows.split, strict=True))) == [
-        ("convnet", "all"), ("convnet", "test"), ("lenet", "all"), ("lenet", "test")
-    ]  # fmt: skip
+        ("convnet", "all"),
+        ("convnet", "test"),
+        ("lenet", "all"),
+        ("lenet", "test"),
+    ]
     assert rows.supervised.all() and rows.extractor_test_acc.between(0.6, 1).all()
     assert (rows[rows.split == "test"].n_samples == 375).all()
     assert (rows.purity > 0.5).all()

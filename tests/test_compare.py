@@ -13,11 +13,28 @@ from benchmarks.compare import compare
 
 
 def grid(out: Path, cache: Path, *extra: str) -> Path:
-    status = main([
-        "run", "--dataset", "digits", "--features", "raw", "--backends", "sklearn",
-        "--k", "9-10", "--seeds", "0,1", "--threads", "1",
-        "--out", str(out), "--cache-dir", str(cache), *extra,
-    ])  # fmt: skip
+    status = main(
+        [
+            "run",
+            "--dataset",
+            "digits",
+            "--features",
+            "raw",
+            "--backends",
+            "sklearn",
+            "--k",
+            "9-10",
+            "--seeds",
+            "0,1",
+            "--threads",
+            "1",
+            "--out",
+            str(out),
+            "--cache-dir",
+            str(cache),
+            *extra,
+        ]
+    )
     assert status == 0
     return out
 

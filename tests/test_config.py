@@ -56,7 +56,7 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 
 def test_unknown_key_suggests_the_closest(tmp_path: Path) -> None:
-    with pytest.raises(UserError, match="unknown config key 'seed' .*did you mean 'seeds'"):
+    with pytest.raises(UserError, match=r"unknown config key 'seed' .*did you mean 'seeds'"):
         config.load(_write(tmp_path, "seed = [0]\n"))
 
 

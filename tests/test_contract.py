@@ -55,8 +55,14 @@ def test_extractor_contract(name: str, tiny: Dataset) -> None:
 def blobs() -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import make_blobs
 
-    X, y = make_blobs(n_samples=600, centers=4, n_features=8, cluster_std=0.5, random_state=3,
-                      center_box=(-20, 20))  # fmt: skip
+    X, y = make_blobs(
+        n_samples=600,
+        centers=4,
+        n_features=8,
+        cluster_std=0.5,
+        random_state=3,
+        center_box=(-20, 20),
+    )
     return X.astype(np.float32), y
 
 

@@ -51,7 +51,7 @@ def test_limit_out_of_range(mnist: datasets.Dataset, limit: int) -> None:
 
 
 def test_unknown_dataset_lists_known() -> None:
-    with pytest.raises(UserError, match="known: .*digits.*mnist"):
+    with pytest.raises(UserError, match=r"known: .*digits.*mnist"):
         datasets.load("fashion")
 
 
@@ -80,7 +80,7 @@ def test_data_dir_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(_load_from(_copy(tmp_path), monkeypatch)) == 70000
 
 
-def _rewrite(path: Path, change) -> None:  # noqa: ANN001
+def _rewrite(path: Path, change) -> None:
     raw = bytearray(gzip.decompress(path.read_bytes()))
     change(raw)
     path.write_bytes(gzip.compress(bytes(raw)))

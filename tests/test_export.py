@@ -21,9 +21,18 @@ def test_export_round_trips_the_cached_features(
 ) -> None:
     out = tmp_path / "out" / f"raw.{fmt}"
     done = cli(
-        "export", "--features", "raw", "--dataset", "digits", "--format", fmt,
-        "--out", str(out), "--cache-dir", str(cache_dir),
-    )  # fmt: skip
+        "export",
+        "--features",
+        "raw",
+        "--dataset",
+        "digits",
+        "--format",
+        fmt,
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(cache_dir),
+    )
     assert done.returncode == 0, done.stderr
     assert "1,797 images x 64 raw features (computed and cached)" in done.stdout
     assert [p.name for p in out.parent.iterdir()] == [out.name]  # no temporary file left

@@ -17,11 +17,33 @@ from clustering.metrics import METRICS
 from tests.conftest import ROOT, run_cli
 
 # The acceptance grid, made smaller (2,000 images, k = 1..6) to keep the test run short.
-GRID = ["--dataset", "mnist", "--limit", "2000", "--features", "raw,hog",
-        "--backends", "sklearn,faiss", "--k", "1-6", "--seeds", "0"]  # fmt: skip
+GRID = [
+    "--dataset",
+    "mnist",
+    "--limit",
+    "2000",
+    "--features",
+    "raw,hog",
+    "--backends",
+    "sklearn,faiss",
+    "--k",
+    "1-6",
+    "--seeds",
+    "0",
+]
 N_ROWS = 2 * 2 * 6
-EXACT = ["dataset", "split", "n_samples", "extractor", "backend", "k", "seed", "wcss",
-         *METRICS, "n_iter"]  # fmt: skip
+EXACT = [
+    "dataset",
+    "split",
+    "n_samples",
+    "extractor",
+    "backend",
+    "k",
+    "seed",
+    "wcss",
+    *METRICS,
+    "n_iter",
+]
 
 
 def _metrics(out: Path) -> pd.DataFrame:
@@ -44,10 +66,23 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _start(out: Path, cache: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "benchmarks", "run", *GRID, "--out", str(out), "--cache-dir", str(cache)],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "run",
+            *GRID,
+            "--out",
+            str(out),
+            "--cache-dir",
+            str(cache),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_rerun_gives_identical_metrics(reference: Path, tmp_path: Path) -> None:
@@ -116,7 +151,10 @@ def test_corrupt_cache_entry_is_recomputed(reference: Path, tmp_path: Path) -> N
         (["--limit", "5"], "--limit 5 is out of range.*between 10"),
         (["--limit", "70001"], "--limit 70001 is out of range"),
         (["--limit", "x"], "--limit must be an integer"),
-        (["--dataset", "digits", "--features", "raw", "--k", "1800"], "k = 1800 is larger than the 1797 images"),
+        (
+            ["--dataset", "digits", "--features", "raw", "--k", "1800"],
+            "k = 1800 is larger than the 1797 images",
+        ),
         (["--seeds", "1.5"], "--seeds must be integers"),
         (["--eval-k", "20", "--k", "1-14"], "eval_k 20 is outside"),
     ],
@@ -139,7 +177,10 @@ def test_config_file_errors(tmp_path: Path) -> None:
     typo = tmp_path / "typo.toml"
     typo.write_text("seeds = [0]\nthread = 2\n")
     done = run_cli("run", "--config", str(typo))
-    assert done.returncode == 2 and "unknown config key 'thread' (did you mean 'threads'?)" in done.stderr
+    assert (
+        done.returncode == 2
+        and "unknown config key 'thread' (did you mean 'threads'?)" in done.stderr
+    )
 
 
 def test_unwritable_output_folder(tmp_path: Path) -> None:
@@ -156,8 +197,17 @@ def test_output_folder_in_use(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
     with FileLock(str(out / ".lock")):
-        done = run_cli("run", "--dataset", "digits", "--features", "raw", "--out", str(out),
-                       "--cache-dir", str(tmp_path / "c"))  # fmt: skip
+        done = run_cli(
+            "run",
+            "--dataset",
+            "digits",
+            "--features",
+            "raw",
+            "--out",
+            str(out),
+            "--cache-dir",
+            str(tmp_path / "c"),
+        )
     assert done.returncode == 2 and "another run is writing to" in done.stderr
 
 
@@ -168,8 +218,13 @@ def test_nan_features_are_refused_naming_the_extractor(tmp_path: Path) -> None:
         f"sys.exit(main(['run', '--dataset', 'digits', '--features', 'nanny', '--k', '3',"
         f" '--out', {str(tmp_path / 'out')!r}, '--cache-dir', {str(tmp_path / 'c')!r}]))"
     )
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert done.returncode == 2, done.stderr
     assert "extractor 'nanny' produced NaN or inf features for 899 images" in done.stderr
     assert not list((tmp_path / "c").rglob("*.npy"))

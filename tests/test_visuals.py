@@ -28,11 +28,29 @@ def png_size(path: Path) -> tuple[int, int]:
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("visuals")
-    status = main([
-        "run", "--dataset", "digits", "--features", "raw", "--backends", "sklearn,faiss",
-        "--k", "9-10", "--eval-k", "10", "--seeds", "0,1", "--threads", "1",
-        "--out", str(folder / "out"), "--cache-dir", str(folder / "cache"),
-    ])  # fmt: skip
+    status = main(
+        [
+            "run",
+            "--dataset",
+            "digits",
+            "--features",
+            "raw",
+            "--backends",
+            "sklearn,faiss",
+            "--k",
+            "9-10",
+            "--eval-k",
+            "10",
+            "--seeds",
+            "0,1",
+            "--threads",
+            "1",
+            "--out",
+            str(folder / "out"),
+            "--cache-dir",
+            str(folder / "cache"),
+        ]
+    )
     assert status == 0
     return folder / "out"
 
@@ -151,9 +169,11 @@ def test_heatmap_matching_agrees_with_results_csv(run_dir: Path) -> None:
         order, matched = visuals.hungarian_order(table)
         assert sorted(order) == list(range(cell.k))
         row = frame[
-            (frame.extractor == cell.extractor) & (frame.backend == cell.backend)
-            & (frame.k == cell.k) & (frame.seed == cell.seed)
-        ].iloc[0]  # fmt: skip
+            (frame.extractor == cell.extractor)
+            & (frame.backend == cell.backend)
+            & (frame.k == cell.k)
+            & (frame.seed == cell.seed)
+        ].iloc[0]
         acc = sum(table[r, c] for c, r in matched.items()) / table.sum()
         purity = table.max(axis=0).sum() / table.sum()
         assert acc == pytest.approx(row.acc)
