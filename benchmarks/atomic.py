@@ -11,26 +11,34 @@ from typing import IO
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO]:
-    """Open a temporary sibling of ``path`` for writing; rename it over ``path`` on success.
+def atomic_path(path: str | os.PathLike[str], suffix: str = ".tmp") -> Iterator[Path]:
+    """Give a writer a temporary sibling of ``path``; rename it over ``path`` on success.
 
     A crash (even SIGKILL) leaves either the old file or the new one, never a half-written one;
-    on an exception the temporary file is removed.
+    on an exception the temporary file is removed. ``suffix`` (which must start with ``.tmp``)
+    serves writers that insist on an extension, such as Keras' ``.keras``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(fd)
     try:
         os.chmod(tmp, 0o666 & ~_umask())
-        with os.fdopen(fd, mode) as fh:
-            yield fh
-            fh.flush()
+        yield Path(tmp)
+        with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO]:
+    """Open a temporary sibling of ``path`` for writing; rename it over ``path`` on success."""
+    with atomic_path(path) as tmp, open(tmp, mode) as fh:
+        yield fh
 
 
 def _umask() -> int:
@@ -56,6 +64,6 @@ def remove_stale_temporaries(folder: str | os.PathLike[str], prefix: str = "") -
 
     Call it only while holding the lock that guards those files, so no live writer is affected.
     """
-    for tmp in Path(folder).glob(f".{prefix}*.tmp"):
+    for tmp in Path(folder).glob(f".{prefix}*.tmp*"):
         with contextlib.suppress(OSError):
             tmp.unlink()

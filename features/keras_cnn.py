@@ -27,13 +27,13 @@ import hashlib
 import logging
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
+from benchmarks.atomic import atomic_path
 from benchmarks.cache import make_key
 from benchmarks.params import ParamsMixin
 
@@ -177,9 +177,6 @@ class KerasCNN(ParamsMixin):
         )
         path = cache.path("models", key, ".keras")
         with cache.lock("models", key):
-            for stale in path.parent.glob(f".{key}.*.tmp.keras"):
-                with contextlib.suppress(OSError):
-                    stale.unlink()
             model = self._load(keras, path)
             self.from_cache_ = model is not None
             if model is None:
@@ -284,17 +281,5 @@ class KerasCNN(ParamsMixin):
 
 def save_model(model: Any, path: Path) -> None:
     """Save ``model`` to ``path`` (``*.keras``) atomically: a temporary sibling, then a rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp.keras")
-    os.close(fd)
-    try:
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
+    with atomic_path(path, suffix=".tmp.keras") as tmp:
         model.save(tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
