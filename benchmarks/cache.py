@@ -14,7 +14,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,9 @@ from filelock import FileLock
 from benchmarks.atomic import atomic_open, remove_stale_temporaries, write_text
 
 log = logging.getLogger(__name__)
+
+#: Stored arrays larger than this are returned memory-mapped (read-only) instead of read in.
+MMAP_BYTES = 256 << 20
 
 
 def default_cache_dir() -> Path:
@@ -89,6 +92,51 @@ class Cache:
             write_text(meta_path, json.dumps(meta, indent=1, sort_keys=True))
             return array, meta, False
 
+    def array_blocks(
+        self,
+        key: str,
+        compute: Callable[[], tuple[Iterable[np.ndarray], int, dict[str, Any]]],
+    ) -> tuple[np.ndarray, dict[str, Any], bool]:
+        """Like :meth:`array`, for an array made block by block and written to disk as it comes.
+
+        ``compute`` returns ``(blocks, n_rows, meta)``: 2-D blocks in row order adding up to
+        ``n_rows`` rows, and the facts dict, which may be completed while the blocks are drawn.
+        Only one block is in memory at a time; the result is memory-mapped when large.
+        """
+        data_path = self.path("features", key, ".npy")
+        meta_path = self.path("features", key, ".json")
+        with self.lock("features", key):
+            loaded = self._load(data_path, meta_path)
+            if loaded is not None:
+                return (*loaded, True)
+            blocks, n_rows, meta = compute()
+            tmp = data_path.with_name(f".{key}.{os.getpid()}.npy.tmp")
+            try:
+                out, filled = None, 0
+                for block in blocks:
+                    if out is None:
+                        shape = (n_rows, *block.shape[1:])
+                        out = np.lib.format.open_memmap(tmp, "w+", dtype=block.dtype, shape=shape)
+                    if filled + len(block) > n_rows:
+                        raise RuntimeError(f"blocks of {key} exceed the {n_rows} rows announced")
+                    out[filled : filled + len(block)] = block
+                    filled += len(block)
+                if out is None or filled != n_rows:
+                    raise RuntimeError(f"blocks of {key} gave {filled} rows, not {n_rows}")
+                out.flush()
+                shape, dtype = list(out.shape), str(out.dtype)
+                del out
+                with open(tmp, "rb+") as fh:
+                    os.fsync(fh.fileno())
+                os.replace(tmp, data_path)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+                raise
+            meta = {**meta, "sha256": _sha256_file(data_path), "shape": shape, "dtype": dtype}
+            write_text(meta_path, json.dumps(meta, indent=1, sort_keys=True))
+            return _read(data_path), meta, False
+
     def _load(self, data_path: Path, meta_path: Path) -> tuple[np.ndarray, dict[str, Any]] | None:
         if not meta_path.exists():
             return None
@@ -96,7 +144,7 @@ class Cache:
             meta = json.loads(meta_path.read_text())
             if _sha256_file(data_path) != meta["sha256"]:
                 raise ValueError("checksum mismatch")
-            array = np.load(data_path, allow_pickle=False)
+            array = _read(data_path)
             if list(array.shape) != meta["shape"] or str(array.dtype) != meta["dtype"]:
                 raise ValueError("shape or dtype mismatch")
         except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
@@ -106,3 +154,9 @@ class Cache:
                     path.unlink()
             return None
         return array, meta
+
+
+def _read(path: Path) -> np.ndarray:
+    """A stored ``.npy``: read into memory, or memory-mapped read-only above :data:`MMAP_BYTES`."""
+    mmap = "r" if path.stat().st_size > MMAP_BYTES else None
+    return np.load(path, mmap_mode=mmap, allow_pickle=False)

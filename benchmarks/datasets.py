@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import inspect
 import os
 import zlib
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks import scale
 from benchmarks.errors import UserError, unknown
 
 SPLITS = ("all", "train", "test")
@@ -187,11 +189,21 @@ def load_digits() -> Dataset:
 DATASETS: dict[str, tuple[Callable[[], Dataset], str]] = {
     "mnist": (load_mnist, "MNIST, 70,000 28x28 digits from data/mnist (checksummed IDX files)"),
     "digits": (load_digits, "scikit-learn's bundled 8x8 digits, 1,797 images (fast tests)"),
+    "scale": (scale.load_scale, "augmented MNIST, N = --limit images (70,000), generated"),
 }
 
 
-def load(name: str, limit: int | None = None) -> Dataset:
-    """Load dataset ``name``, optionally as a deterministic stratified subset of ``limit``."""
+def load(
+    name: str, limit: int | None = None, cache_dir: str | os.PathLike[str] | None = None
+) -> Dataset:
+    """Load dataset ``name``, optionally as a deterministic stratified subset of ``limit``.
+
+    A generated dataset (its loader takes ``limit``, as ``scale`` does) is instead made with
+    ``limit`` images, stored under ``cache_dir`` (default: the suite's cache folder).
+    """
     if name not in DATASETS:
         raise unknown("dataset", name, DATASETS)
-    return DATASETS[name][0]().subset(limit)
+    loader = DATASETS[name][0]
+    if "limit" in inspect.signature(loader).parameters:
+        return loader(limit, cache_dir=cache_dir)  # type: ignore[call-arg]
+    return loader().subset(limit)

@@ -60,11 +60,18 @@ class Features:
     cached: bool
 
 
-def extract(ds: datasets.Dataset, name: str, params: dict[str, Any], cache: Cache) -> Features:
+def extract(
+    ds: datasets.Dataset, name: str, params: dict[str, Any], cache: Cache, workers: int = 1
+) -> Features:
     """Features of all images of ``ds`` by extractor ``name``, from the cache when present.
 
     A supervised extractor is fitted on the training images only and scored on the test images.
+    The features are computed block by block (``workers`` processes for an unsupervised
+    extractor) and written to the cache as they come, so a dataset larger than memory works;
+    a large result comes back memory-mapped.
     """
+    from benchmarks.chunks import transform_blocks
+
     extractor = features.make(name, **params)
     versions = {dist: _version(dist) for dist in extractor.requires}
     key = make_key(
@@ -72,7 +79,7 @@ def extract(ds: datasets.Dataset, name: str, params: dict[str, Any], cache: Cach
         params=extractor.get_params(), version=extractor.version, packages=versions,
     )  # fmt: skip
 
-    def compute() -> tuple[np.ndarray, dict[str, Any]]:
+    def compute() -> tuple[Iterator[np.ndarray], int, dict[str, Any]]:
         say(f"extracting {name} features of {len(ds):,} {ds.name} images ...")
         meta: dict[str, Any] = {"fit_s": None, "test_acc": None}
         start = time.perf_counter()
@@ -82,18 +89,25 @@ def extract(ds: datasets.Dataset, name: str, params: dict[str, Any], cache: Cach
             meta["test_acc"] = extractor.score(ds.images[~ds.is_train], ds.labels[~ds.is_train])
         else:
             extractor.fit(ds.images)
-        start = time.perf_counter()
-        X = np.ascontiguousarray(extractor.transform(ds.images), dtype=np.float32)
-        meta["transform_s"] = time.perf_counter() - start
-        if X.ndim != 2 or len(X) != len(ds):
-            raise RuntimeError(f"extractor {name!r} returned shape {X.shape} for {len(ds)} images")
-        if not np.isfinite(X).all():
-            bad = int((~np.isfinite(X)).any(axis=1).sum())
-            raise UserError(f"extractor {name!r} produced NaN or inf features for {bad} images")
-        say(f"  {name}: {X.shape[1]}-d in {meta['transform_s']:.1f} s")
-        return X, meta
 
-    X, meta, cached = cache.array(key, compute)
+        def blocks() -> Iterator[np.ndarray]:
+            start, rows, bad, dim = time.perf_counter(), 0, 0, 0
+            for X in transform_blocks(extractor, ds.images, workers):
+                if X.ndim != 2:
+                    raise RuntimeError(f"extractor {name!r} returned shape {X.shape}")
+                rows, dim = rows + len(X), X.shape[1]
+                bad += int((~np.isfinite(X)).any(axis=1).sum())
+                yield X
+            if rows != len(ds):
+                raise RuntimeError(f"extractor {name!r} returned {rows} rows for {len(ds)} images")
+            if bad:
+                raise UserError(f"extractor {name!r} produced NaN or inf features for {bad} images")
+            meta["transform_s"] = time.perf_counter() - start
+            say(f"  {name}: {dim}-d in {meta['transform_s']:.1f} s")
+
+        return blocks(), len(ds), meta
+
+    X, meta, cached = cache.array_blocks(key, compute)
     if cached:
         say(f"{name}: {X.shape[1]}-d features of {len(ds):,} images from the cache")
     return Features(name, X, bool(extractor.supervised), meta, cached)
@@ -167,7 +181,7 @@ def labels_path(out_dir: Path, row: dict[str, Any]) -> Path:
 def save_labels(path: Path, index: np.ndarray, labels: np.ndarray) -> None:
     """Save the dataset positions and predicted cluster of every image of a cell, atomically."""
     with atomic_open(path, "wb") as fh:
-        np.savez(fh, index=index.astype(np.int64), labels=labels.astype(np.int64))
+        np.savez_compressed(fh, index=index.astype(np.int32), labels=labels.astype(np.int16))
 
 
 class Partial:
@@ -256,6 +270,20 @@ def check_sizes(cfg: GridConfig, ds: datasets.Dataset, any_supervised: bool) -> 
             )
 
 
+def preflight(cfg: GridConfig, ds: datasets.Dataset) -> dict[str, bool]:
+    """Try every unsupervised extractor on two images, so a misfit fails before any long work.
+
+    Returns whether each extractor is supervised.
+    """
+    supervised = {}
+    for name, params in cfg.features.items():
+        extractor = features.make(name, **params)
+        supervised[name] = bool(extractor.supervised)
+        if not extractor.supervised:
+            extractor.fit(ds.images[:2]).transform(ds.images[:2])
+    return supervised
+
+
 def run_grid(cfg: GridConfig, out_dir: Path, cache: Cache) -> pd.DataFrame:
     """Run the whole grid into ``out_dir`` and return the result rows (also in results.csv)."""
     from benchmarks import environment, report
@@ -263,7 +291,7 @@ def run_grid(cfg: GridConfig, out_dir: Path, cache: Cache) -> pd.DataFrame:
     n_threads = cfg.n_threads
     with output_folder(out_dir):
         ds = datasets.load(cfg.dataset, cfg.limit)
-        supervised = {n: features.make(n, **p).supervised for n, p in cfg.features.items()}
+        supervised = preflight(cfg, ds)
         check_sizes(cfg, ds, any(supervised.values()))
         partial = Partial(out_dir, cfg.hash())
         done = partial.load()
@@ -288,6 +316,7 @@ def run_grid(cfg: GridConfig, out_dir: Path, cache: Cache) -> pd.DataFrame:
                             "backend": backend, "k": k, "seed": seed,
                         }  # fmt: skip
                         row = done.get(row_key(base))
+                        reused = row is not None
                         if row is None:
                             result, labels = fit_one(
                                 X, y, backend, backend_params, k, seed, n_threads
@@ -309,7 +338,7 @@ def run_grid(cfg: GridConfig, out_dir: Path, cache: Cache) -> pd.DataFrame:
                                 save_labels(labels_path(out_dir, row), index, labels)
                             partial.append(row)
                         rows.append(row)
-                        _progress(len(rows), total, row, started)
+                        _progress(len(rows), total, row, started, reused)
         frame = pd.DataFrame(rows, columns=COLUMNS)
         report.write_results(frame, out_dir)
         env = environment.collect(cfg, ds)
@@ -319,11 +348,12 @@ def run_grid(cfg: GridConfig, out_dir: Path, cache: Cache) -> pd.DataFrame:
     return frame
 
 
-def _progress(i: int, total: int, row: dict[str, Any], started: float) -> None:
+def _progress(i: int, total: int, row: dict[str, Any], started: float, reused: bool) -> None:
     elapsed = time.perf_counter() - started
+    what = "kept from the interrupted run" if reused else f"fit {row['fit_s']:.2f}s"
     say(
         f"[{i:>{len(str(total))}}/{total}] {row['split']:>5} {row['extractor']} x {row['backend']}"
-        f" k={row['k']:<2} seed={row['seed']}  fit {row['fit_s']:.2f}s  purity {row['purity']:.3f}"
+        f" k={row['k']:<2} seed={row['seed']}  {what}  purity {row['purity']:.3f}"
         f"  nmi {row['nmi']:.3f}  ({_clock(elapsed)})"
     )
 

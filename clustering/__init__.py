@@ -17,6 +17,7 @@ from clustering.base import Clusterer
 REGISTRY: dict[str, tuple[str, str]] = {
     "sklearn": ("clustering.sklearn_kmeans:SklearnKMeans", "scikit-learn KMeans (lloyd, k-means++, n_init=1)"),
     "faiss": ("clustering.faiss_kmeans:FaissKMeans", "FAISS Kmeans on all points (no subsampling)"),
+    "dask": ("clustering.dask_kmeans:DaskKMeans", "dask-ml KMeans (k-means||) on dask.distributed"),
 }
 
 

@@ -1,0 +1,96 @@
+"""The ``dask`` backend: same partition as scikit-learn on separated blobs, numpy out, cleanup.
+
+dask-ml pays a scheduler round trip per k-means|| and Lloyd step, so the fits other than the
+scikit-learn comparison cap the k-means|| rounds (``init_max_iter``) to stay fast.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("dask_ml")
+distributed = pytest.importorskip("distributed")
+
+from sklearn.datasets import make_blobs  # noqa: E402
+from sklearn.metrics import adjusted_rand_score  # noqa: E402
+
+import clustering  # noqa: E402
+from clustering.dask_kmeans import DaskKMeans, chunk_rows  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def blobs() -> tuple[np.ndarray, np.ndarray]:
+    X, y = make_blobs(n_samples=3000, centers=5, n_features=8, cluster_std=0.4, random_state=1)
+    return X.astype(np.float32), y
+
+
+def _no_client_left() -> bool:
+    from distributed.client import _get_global_client
+
+    return _get_global_client() is None
+
+
+def test_same_partition_as_sklearn(blobs: tuple[np.ndarray, np.ndarray]) -> None:
+    X, y = blobs
+    ref = clustering.make("sklearn", n_clusters=5, seed=0, n_threads=1).fit(X)
+    model = clustering.make("dask", n_clusters=5, seed=0, n_threads=2).fit(X)
+    assert adjusted_rand_score(ref.labels_, model.labels_) == 1.0
+    assert adjusted_rand_score(y, model.labels_) == 1.0
+    labels = model.predict(X)
+    assert isinstance(labels, np.ndarray) and labels.dtype == np.int64 and labels.shape == (len(X),)
+    np.testing.assert_array_equal(labels, model.labels_)
+    assert isinstance(model.labels_, np.ndarray) and model.labels_.dtype == np.int64
+    centers = model.cluster_centers_
+    assert isinstance(centers, np.ndarray) and centers.dtype == np.float32
+    assert centers.shape == (5, X.shape[1])
+    assert model.n_iter_ >= 1
+    assert _no_client_left()
+
+
+def test_same_seed_same_result(blobs: tuple[np.ndarray, np.ndarray]) -> None:
+    X, _ = blobs
+    a = DaskKMeans(n_clusters=5, seed=3, n_threads=1, init_max_iter=3).fit(X)
+    b = DaskKMeans(n_clusters=5, seed=3, n_threads=2, init_max_iter=3).fit(X)
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    np.testing.assert_allclose(a.cluster_centers_, b.cluster_centers_, rtol=1e-5)
+
+
+def test_connects_to_a_given_scheduler(blobs: tuple[np.ndarray, np.ndarray]) -> None:
+    X, y = blobs
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+    ) as cluster:
+        address = cluster.scheduler_address
+        model = DaskKMeans(n_clusters=5, seed=0, scheduler=address, init_max_iter=3).fit(X)
+        assert adjusted_rand_score(y, model.labels_) == 1.0
+        assert cluster.status.name == "running"  # the backend closes its client, not the cluster
+
+
+def test_cluster_closed_after_an_error() -> None:
+    X = np.ones((100, 3), dtype=np.float32)
+    X[7, 1] = np.nan
+    with pytest.raises(ValueError):
+        DaskKMeans(n_clusters=2, n_threads=1).fit(X)
+    assert _no_client_left()
+
+
+def test_get_params_and_registry() -> None:
+    model = clustering.make("dask", n_clusters=3, seed=1, n_threads=2, scheduler=None)
+    params = model.get_params()
+    assert params["n_clusters"] == 3 and params["scheduler"] is None
+    assert params["processes"] is False
+
+
+def test_chunks_depend_on_shape_only() -> None:
+    assert chunk_rows(70_000, 784 * 4) == 4375
+    assert chunk_rows(1_000_000, 784 * 4) == (32 << 20) // (784 * 4)
+    assert chunk_rows(5, 4) == 1
+
+
+def test_weighted_init_same_partition(blobs: tuple[np.ndarray, np.ndarray]) -> None:
+    X, y = blobs
+    model = DaskKMeans(n_clusters=5, seed=0, n_threads=2, init="k-means||-weighted").fit(X)
+    assert adjusted_rand_score(y, model.labels_) == 1.0
+    with pytest.raises(ValueError, match="init must be one of"):
+        DaskKMeans(n_clusters=5, init="k-means++").fit(X)
