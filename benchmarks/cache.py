@@ -87,8 +87,12 @@ class Cache:
             array = np.ascontiguousarray(array)
             with atomic_open(data_path, "wb") as fh:
                 np.save(fh, array, allow_pickle=False)
-            meta = {**meta, "sha256": _sha256_file(data_path), "shape": list(array.shape),
-                    "dtype": str(array.dtype)}
+            meta = {
+                **meta,
+                "sha256": _sha256_file(data_path),
+                "shape": list(array.shape),
+                "dtype": str(array.dtype),
+            }
             write_text(meta_path, json.dumps(meta, indent=1, sort_keys=True))
             return array, meta, False
 

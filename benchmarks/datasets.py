@@ -146,7 +146,9 @@ def read_idx(path: Path, expected_sha256: str, expected_magic: int) -> np.ndarra
         )
     magic = int.from_bytes(raw[:4], "big")
     if magic != expected_magic:
-        raise UserError(f"MNIST file {path} has IDX magic {magic:#010x}, expected {expected_magic:#010x}")
+        raise UserError(
+            f"MNIST file {path} has IDX magic {magic:#010x}, expected {expected_magic:#010x}"
+        )
     ndim = raw[3]
     dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)

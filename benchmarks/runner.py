@@ -35,12 +35,34 @@ from clustering.metrics import scores, wcss
 
 #: results.csv columns, in order (DESIGN.md section 3, then the extra facts the report uses).
 COLUMNS = [
-    "dataset", "split", "n_samples", "extractor", "feature_dim", "backend", "k", "seed",
-    "wcss", "purity", "macro_purity", "acc", "nmi", "ari", "n_iter",
-    "extract_s", "fit_s", "predict_s",
-    "eval_k", "in_sweep", "supervised", "extractor_fit_s", "extractor_test_acc",
-    "n_threads", "extractor_params", "backend_params", "peak_rss_mb",
-]  # fmt: skip
+    "dataset",
+    "split",
+    "n_samples",
+    "extractor",
+    "feature_dim",
+    "backend",
+    "k",
+    "seed",
+    "wcss",
+    "purity",
+    "macro_purity",
+    "acc",
+    "nmi",
+    "ari",
+    "n_iter",
+    "extract_s",
+    "fit_s",
+    "predict_s",
+    "eval_k",
+    "in_sweep",
+    "supervised",
+    "extractor_fit_s",
+    "extractor_test_acc",
+    "n_threads",
+    "extractor_params",
+    "backend_params",
+    "peak_rss_mb",
+]
 PARTIAL = ".partial.jsonl"
 
 
@@ -75,9 +97,14 @@ def extract(
     extractor = features.make(name, **params)
     versions = {dist: _version(dist) for dist in extractor.requires}
     key = make_key(
-        kind="features", dataset=ds.name, checksum=ds.checksum, extractor=name,
-        params=extractor.get_params(), version=extractor.version, packages=versions,
-    )  # fmt: skip
+        kind="features",
+        dataset=ds.name,
+        checksum=ds.checksum,
+        extractor=name,
+        params=extractor.get_params(),
+        version=extractor.version,
+        packages=versions,
+    )
 
     def compute() -> tuple[Iterator[np.ndarray], int, dict[str, Any]]:
         say(f"extracting {name} features of {len(ds):,} {ds.name} images ...")
@@ -138,9 +165,14 @@ def splits_for(cfg: GridConfig, supervised: bool) -> list[str]:
 
 
 def fit_one(
-    X: np.ndarray, y: np.ndarray, backend: str, params: dict[str, Any], k: int, seed: int,
+    X: np.ndarray,
+    y: np.ndarray,
+    backend: str,
+    params: dict[str, Any],
+    k: int,
+    seed: int,
     n_threads: int,
-) -> tuple[dict[str, Any], np.ndarray]:  # fmt: skip
+) -> tuple[dict[str, Any], np.ndarray]:
     """Fit one backend at one (k, seed) and score it.
 
     Returns the metric and timing columns of a row, and the predicted labels.
@@ -298,7 +330,8 @@ def run_grid(cfg: GridConfig, out_dir: Path, cache: Cache) -> pd.DataFrame:
         partial.start(list(done.values()))
         pairs = jobs(cfg)
         total = sum(
-            len(splits_for(cfg, sup)) * len(cfg.backends) * len(pairs) for sup in supervised.values()
+            len(splits_for(cfg, sup)) * len(cfg.backends) * len(pairs)
+            for sup in supervised.values()
         )
         rows: list[dict[str, Any]] = []
         started = time.perf_counter()
@@ -311,10 +344,15 @@ def run_grid(cfg: GridConfig, out_dir: Path, cache: Cache) -> pd.DataFrame:
                 for backend, backend_params in cfg.backends.items():
                     for k, seed, in_sweep in pairs:
                         base = {
-                            "dataset": ds.name, "split": split, "n_samples": len(y),
-                            "extractor": ext_name, "feature_dim": X.shape[1],
-                            "backend": backend, "k": k, "seed": seed,
-                        }  # fmt: skip
+                            "dataset": ds.name,
+                            "split": split,
+                            "n_samples": len(y),
+                            "extractor": ext_name,
+                            "feature_dim": X.shape[1],
+                            "backend": backend,
+                            "k": k,
+                            "seed": seed,
+                        }
                         row = done.get(row_key(base))
                         reused = row is not None
                         if row is None:
@@ -322,7 +360,8 @@ def run_grid(cfg: GridConfig, out_dir: Path, cache: Cache) -> pd.DataFrame:
                                 X, y, backend, backend_params, k, seed, n_threads
                             )
                             row = {
-                                **base, **result,
+                                **base,
+                                **result,
                                 "extract_s": feats.meta["transform_s"],
                                 "eval_k": k == cfg.eval_k,
                                 "in_sweep": in_sweep,
@@ -333,7 +372,7 @@ def run_grid(cfg: GridConfig, out_dir: Path, cache: Cache) -> pd.DataFrame:
                                 "extractor_params": json.dumps(ext_params, sort_keys=True),
                                 "backend_params": json.dumps(backend_params, sort_keys=True),
                                 "peak_rss_mb": peak_rss_mb(),
-                            }  # fmt: skip
+                            }
                             if k == cfg.eval_k:
                                 save_labels(labels_path(out_dir, row), index, labels)
                             partial.append(row)

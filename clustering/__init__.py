@@ -15,7 +15,10 @@ from clustering.base import Clusterer
 
 #: name -> ("module:Class", one-line description)
 REGISTRY: dict[str, tuple[str, str]] = {
-    "sklearn": ("clustering.sklearn_kmeans:SklearnKMeans", "scikit-learn KMeans (lloyd, k-means++, n_init=1)"),
+    "sklearn": (
+        "clustering.sklearn_kmeans:SklearnKMeans",
+        "scikit-learn KMeans (lloyd, k-means++, n_init=1)",
+    ),
     "faiss": ("clustering.faiss_kmeans:FaissKMeans", "FAISS Kmeans on all points (no subsampling)"),
     "dask": ("clustering.dask_kmeans:DaskKMeans", "dask-ml KMeans (k-means||) on dask.distributed"),
 }
