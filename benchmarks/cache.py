@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from filelock import FileLock
 
-from benchmarks.atomic import atomic_open, remove_stale_temporaries, write_text
+from benchmarks.atomic import atomic_path, remove_stale_temporaries, write_text
 
 log = logging.getLogger(__name__)
 
@@ -69,42 +69,17 @@ class Cache:
             remove_stale_temporaries(target.parent, prefix=f"{key}.")
             yield
 
-    def array(
-        self, key: str, compute: Callable[[], tuple[np.ndarray, dict[str, Any]]]
-    ) -> tuple[np.ndarray, dict[str, Any], bool]:
-        """Return ``(array, meta, was_cached)`` for ``key``, computing and storing it if needed.
-
-        ``compute`` returns the array and a JSON-serialisable dict of facts about it (timings);
-        the cache adds the payload's SHA-256, shape and dtype to that dict.
-        """
-        data_path = self.path("features", key, ".npy")
-        meta_path = self.path("features", key, ".json")
-        with self.lock("features", key):
-            loaded = self._load(data_path, meta_path)
-            if loaded is not None:
-                return (*loaded, True)
-            array, meta = compute()
-            array = np.ascontiguousarray(array)
-            with atomic_open(data_path, "wb") as fh:
-                np.save(fh, array, allow_pickle=False)
-            meta = {
-                **meta,
-                "sha256": _sha256_file(data_path),
-                "shape": list(array.shape),
-                "dtype": str(array.dtype),
-            }
-            write_text(meta_path, json.dumps(meta, indent=1, sort_keys=True))
-            return array, meta, False
-
     def array_blocks(
         self,
         key: str,
         compute: Callable[[], tuple[Iterable[np.ndarray], int, dict[str, Any]]],
     ) -> tuple[np.ndarray, dict[str, Any], bool]:
-        """Like :meth:`array`, for an array made block by block and written to disk as it comes.
+        """Return ``(array, meta, was_cached)`` for ``key``, computing and storing it if needed.
 
-        ``compute`` returns ``(blocks, n_rows, meta)``: 2-D blocks in row order adding up to
-        ``n_rows`` rows, and the facts dict, which may be completed while the blocks are drawn.
+        The array is made block by block and written to disk as it comes. ``compute`` returns
+        ``(blocks, n_rows, meta)``: 2-D blocks in row order adding up to
+        ``n_rows`` rows, and a JSON-serialisable dict of facts (timings), which may be completed
+        while the blocks are drawn; the cache adds the payload's SHA-256, shape and dtype to it.
         Only one block is in memory at a time; the result is memory-mapped when large.
         """
         data_path = self.path("features", key, ".npy")
@@ -114,8 +89,7 @@ class Cache:
             if loaded is not None:
                 return (*loaded, True)
             blocks, n_rows, meta = compute()
-            tmp = data_path.with_name(f".{key}.{os.getpid()}.npy.tmp")
-            try:
+            with atomic_path(data_path) as tmp:
                 out, filled = None, 0
                 for block in blocks:
                     if out is None:
@@ -130,13 +104,6 @@ class Cache:
                 out.flush()
                 shape, dtype = list(out.shape), str(out.dtype)
                 del out
-                with open(tmp, "rb+") as fh:
-                    os.fsync(fh.fileno())
-                os.replace(tmp, data_path)
-            except BaseException:
-                with contextlib.suppress(FileNotFoundError):
-                    tmp.unlink()
-                raise
             meta = {**meta, "sha256": _sha256_file(data_path), "shape": shape, "dtype": dtype}
             write_text(meta_path, json.dumps(meta, indent=1, sort_keys=True))
             return _read(data_path), meta, False

@@ -110,12 +110,16 @@ def extract(
         say(f"extracting {name} features of {len(ds):,} {ds.name} images ...")
         meta: dict[str, Any] = {"fit_s": None, "test_acc": None}
         start = time.perf_counter()
+        try:  # plug-ins check their parameters in fit, as scikit-learn estimators do
+            if extractor.supervised:
+                extractor.fit(ds.images[ds.is_train], ds.labels[ds.is_train], cache=cache)
+            else:
+                extractor.fit(ds.images)
+        except ValueError as exc:
+            raise UserError(f"extractor {name!r}: {exc}") from None
         if extractor.supervised:
-            extractor.fit(ds.images[ds.is_train], ds.labels[ds.is_train], cache=cache)
             meta["fit_s"] = time.perf_counter() - start
             meta["test_acc"] = extractor.score(ds.images[~ds.is_train], ds.labels[~ds.is_train])
-        else:
-            extractor.fit(ds.images)
 
         def blocks() -> Iterator[np.ndarray]:
             start, rows, bad, dim = time.perf_counter(), 0, 0, 0
