@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--threads", help="threads per backend (0: all cores)")
     run.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (reports/latest)")
     run.add_argument("--cache-dir", type=Path, help="cache folder (~/.cache/mnist-bench)")
+    run.add_argument("--scheduler", help="dask.distributed scheduler address for the dask backend")
 
     report = sub.add_parser("report", help="re-render DIR/REPORT.md from DIR/results.csv")
     report.add_argument("dir", type=Path)
@@ -126,6 +127,10 @@ def cmd_run(args: argparse.Namespace) -> None:
         "threads": _int(args.threads, "--threads"),
     }
     cfg = config.load(args.config, overrides)
+    if args.scheduler:
+        if "dask" not in cfg.backends:
+            raise UserError("--scheduler is for the dask backend, which this grid does not use")
+        cfg.backends["dask"]["scheduler"] = args.scheduler
     cache = Cache(args.cache_dir or default_cache_dir())
     run_grid(cfg, args.out, cache)
     print(f"wrote {args.out / 'REPORT.md'} and {args.out / 'results.csv'}")

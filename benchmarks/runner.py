@@ -64,6 +64,8 @@ COLUMNS = [
     "peak_rss_mb",
 ]
 PARTIAL = ".partial.jsonl"
+#: Datasets at least this large are extracted by ``n_threads`` worker processes.
+PARALLEL_EXTRACT_MIN = 200_000
 
 
 def say(message: str) -> None:
@@ -326,7 +328,7 @@ def run_grid(cfg: GridConfig, out_dir: Path, cache: Cache) -> pd.DataFrame:
 
     n_threads = cfg.n_threads
     with output_folder(out_dir):
-        ds = datasets.load(cfg.dataset, cfg.limit)
+        ds = datasets.load(cfg.dataset, cfg.limit, cache_dir=cache.root)
         supervised = preflight(cfg, ds)
         check_sizes(cfg, ds, any(supervised.values()))
         partial = Partial(out_dir, cfg.hash())
@@ -340,10 +342,14 @@ def run_grid(cfg: GridConfig, out_dir: Path, cache: Cache) -> pd.DataFrame:
         rows: list[dict[str, Any]] = []
         started = time.perf_counter()
         for ext_name, ext_params in cfg.features.items():
-            feats = extract(ds, ext_name, ext_params, cache)
+            # worker processes only pay off (and fork safely, before TensorFlow) on large sets
+            workers = n_threads if len(ds) >= PARALLEL_EXTRACT_MIN else 1
+            feats = extract(ds, ext_name, ext_params, cache, workers=workers)
             for split in splits_for(cfg, feats.supervised):
                 mask = ds.mask(split)
-                X, y = np.ascontiguousarray(feats.X[mask]), ds.labels[mask]
+                # split `all` uses the (possibly memory-mapped) features as they are: no copy
+                X = feats.X if mask.all() else np.ascontiguousarray(feats.X[mask])
+                y = ds.labels[mask]
                 index = np.flatnonzero(mask)
                 for backend, backend_params in cfg.backends.items():
                     for k, seed, in_sweep in pairs:
