@@ -1,0 +1,29 @@
+"""The committed reference run: its REPORT.md is exactly what its results.csv renders to."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from benchmarks.report import render
+from benchmarks.runner import COLUMNS
+
+REFERENCE = Path(__file__).resolve().parents[1] / "reports" / "reference"
+
+
+def test_reference_report_is_rendered_from_its_results(tmp_path: Path) -> None:
+    copy = tmp_path / "reference"
+    shutil.copytree(REFERENCE, copy)
+    render(copy)
+    assert (copy / "REPORT.md").read_text() == (REFERENCE / "REPORT.md").read_text()
+
+
+def test_reference_is_the_default_grid() -> None:
+    frame = pd.read_csv(REFERENCE / "results.csv")
+    assert list(frame.columns) == COLUMNS
+    assert set(frame.extractor) == {"raw", "hog", "lenet", "convnet"}
+    assert set(frame.backend) == {"sklearn", "faiss"}
+    assert (frame[frame.split == "all"].n_samples == 70000).all()
+    assert sorted(frame[frame.eval_k].seed.unique()) == [0, 1, 2]
