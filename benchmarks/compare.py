@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from tabulate import tabulate
 
 from benchmarks.errors import UserError
+from benchmarks.report import markdown_table
 
 KEY = ["dataset", "split", "extractor", "backend", "k", "seed"]
 CELL = ["dataset", "split", "extractor", "backend"]
@@ -203,9 +203,9 @@ def compare(
         "B's mean over the seeds both runs have, and its change from A; WCSS as relative change; "
         "times: median fit time and extraction time, A → B.",
         "",
-        tabulate(
+        markdown_table(
             cell_rows,
-            headers=[
+            [
                 "cell",
                 "split",
                 "k",
@@ -216,8 +216,6 @@ def compare(
                 "extract s",
                 "flags",
             ],
-            tablefmt="github",
-            disable_numparse=True,
         ),
         "",
         "## Rows",
@@ -240,11 +238,8 @@ def compare(
         lines += [
             "Every row:" if all_rows else "Rows with a score or coverage flag:",
             "",
-            tabulate(
-                row_rows,
-                headers=["cell", "split", "k", "seed", *SCORE_HEADERS, "WCSS", "fit s", "flags"],
-                tablefmt="github",
-                disable_numparse=True,
+            markdown_table(
+                row_rows, ["cell", "split", "k", "seed", *SCORE_HEADERS, "WCSS", "fit s", "flags"]
             ),
             "",
         ]

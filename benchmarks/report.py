@@ -32,6 +32,11 @@ SEED_BLOG = [
 ]
 
 
+def markdown_table(rows: list[list[Any]], headers: list[str]) -> str:
+    """A GitHub markdown table of already formatted cells (tabulate, no number parsing)."""
+    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+
+
 def write_results(frame: pd.DataFrame, out_dir: Path) -> None:
     """Write ``results.csv`` atomically (floats at full precision)."""
     with atomic_open(out_dir / "results.csv", "w") as fh:
@@ -91,7 +96,7 @@ def grid_table(evals: pd.DataFrame) -> str:
         "ARI",
         "fit s (median)",
     ]
-    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+    return markdown_table(rows, headers)
 
 
 def best_cells(evals: pd.DataFrame) -> str:
@@ -108,9 +113,7 @@ def best_cells(evals: pd.DataFrame) -> str:
                 f"{means.loc[(ext, backend), metric]:.3f}",
             ]
         )
-    return tabulate(
-        rows, headers=["metric", "best cell", "mean"], tablefmt="github", disable_numparse=True
-    )
+    return markdown_table(rows, ["metric", "best cell", "mean"])
 
 
 def elbow_section(frame: pd.DataFrame, out_dir: Path, split: str) -> list[str]:
@@ -140,11 +143,11 @@ def elbow_section(frame: pd.DataFrame, out_dir: Path, split: str) -> list[str]:
         "",
         f"Knee of each curve, found by `{KNEE_METHOD}`:",
         "",
-        tabulate(knee_rows, headers=["cell", "knee k"], tablefmt="github", disable_numparse=True),
+        markdown_table(knee_rows, ["cell", "knee k"]),
         "",
         "<details><summary>WCSS by k</summary>",
         "",
-        tabulate(table, headers=["k", *curves.columns], tablefmt="github", disable_numparse=True),
+        markdown_table(table, ["k", *curves.columns]),
         "",
         "</details>",
         "",
@@ -185,20 +188,12 @@ def runtime_section(frame: pd.DataFrame) -> list[str]:
         "Extraction of the features of every image (transform only; training of supervised "
         "extractors is separate, and their test accuracy is on the held-out test images):",
         "",
-        tabulate(
-            ext_rows,
-            headers=["extractor", "extract s", "training s", "model test acc"],
-            tablefmt="github",
-            disable_numparse=True,
-        ),
+        markdown_table(ext_rows, ["extractor", "extract s", "training s", "model test acc"]),
         "",
         "Clustering, per cell: median over seeds at eval_k, and summed over the k sweep:",
         "",
-        tabulate(
-            fit_rows,
-            headers=["cell", "split", "fit s", "predict s", "iterations", "fit s, k sweep total"],
-            tablefmt="github",
-            disable_numparse=True,
+        markdown_table(
+            fit_rows, ["cell", "split", "fit s", "predict s", "iterations", "fit s, k sweep total"]
         ),
         "",
     ]
@@ -227,12 +222,7 @@ def seed_blog_section(evals_all: pd.DataFrame) -> list[str]:
         'The blog\'s "accuracy" is the unweighted mean of cluster purities (our `macro_purity`), '
         "on all 70,000 images with features from a CNN trained on the training images.",
         "",
-        tabulate(
-            rows,
-            headers=["seed blog", "published", "ours", "macro purity", "purity"],
-            tablefmt="github",
-            disable_numparse=True,
-        ),
+        markdown_table(rows, ["seed blog", "published", "ours", "macro purity", "purity"]),
         "",
     ]
 
@@ -256,12 +246,7 @@ def benchmark_section(bench: dict[str, Any]) -> list[str]:
         "",
         "Measured by `tox -e bench` in `benchmark.json` (seconds):",
         "",
-        tabulate(
-            rows,
-            headers=["stage", "rounds", "median", "min", "IQR"],
-            tablefmt="github",
-            disable_numparse=True,
-        ),
+        markdown_table(rows, ["stage", "rounds", "median", "min", "IQR"]),
         "",
     ]
 
@@ -335,12 +320,7 @@ def clusters_section(links: dict[visuals.Cell, tuple[str, str]], eval_k: int) ->
         "images of another digit), and a **confusion heatmap** of true digit × cluster, the "
         "clusters in the order of their Hungarian matching to the digits.",
         "",
-        tabulate(
-            rows,
-            headers=["cell", "split", "seed", "montage", "heatmap"],
-            tablefmt="github",
-            disable_numparse=True,
-        ),
+        markdown_table(rows, ["cell", "split", "seed", "montage", "heatmap"]),
         "",
         "<details><summary>Show all montages and heatmaps</summary>",
         "",

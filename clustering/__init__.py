@@ -7,10 +7,9 @@ Nothing is imported until :func:`make` is called, so FAISS or Dask load only whe
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
-from benchmarks.errors import UserError, unknown
+from benchmarks.registry import instantiate
 from clustering.base import Clusterer
 
 #: name -> ("module:Class", one-line description)
@@ -26,11 +25,4 @@ REGISTRY: dict[str, tuple[str, str]] = {
 
 def make(name: str, **params: Any) -> Clusterer:
     """Instantiate backend ``name`` with keyword ``params`` (n_clusters, seed, n_threads, ...)."""
-    if name not in REGISTRY:
-        raise unknown("backend", name, REGISTRY)
-    module, _, cls = REGISTRY[name][0].partition(":")
-    klass = getattr(importlib.import_module(module), cls)
-    try:
-        return klass(**params)
-    except TypeError as exc:
-        raise UserError(f"bad parameters for backend {name!r}: {exc}") from None
+    return instantiate(REGISTRY, "backend", name, params)

@@ -8,10 +8,9 @@ TensorFlow loads only for the cells that use a CNN.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
-from benchmarks.errors import UserError, unknown
+from benchmarks.registry import instantiate
 from features.base import Extractor
 
 #: name -> ("module:Class", one-line description)
@@ -28,11 +27,4 @@ REGISTRY: dict[str, tuple[str, str]] = {
 
 def make(name: str, **params: Any) -> Extractor:
     """Instantiate extractor ``name`` with keyword ``params``."""
-    if name not in REGISTRY:
-        raise unknown("extractor", name, REGISTRY)
-    module, _, cls = REGISTRY[name][0].partition(":")
-    klass = getattr(importlib.import_module(module), cls)
-    try:
-        return klass(**params)
-    except TypeError as exc:
-        raise UserError(f"bad parameters for extractor {name!r}: {exc}") from None
+    return instantiate(REGISTRY, "extractor", name, params)
