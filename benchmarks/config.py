@@ -25,6 +25,7 @@ import clustering
 import features
 from benchmarks import datasets
 from benchmarks.errors import UserError, unknown
+from benchmarks.system import usable_cores
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "default.toml"
@@ -54,13 +55,7 @@ class GridConfig:
     @property
     def n_threads(self) -> int:
         """The thread count every backend and extractor gets (``threads = 0``: all usable cores)."""
-        if self.threads:
-            return self.threads
-        return (
-            len(os.sched_getaffinity(0))
-            if hasattr(os, "sched_getaffinity")
-            else os.cpu_count() or 1
-        )
+        return self.threads or usable_cores()
 
     def validate(self) -> None:
         if self.dataset not in datasets.DATASETS:

@@ -12,7 +12,6 @@ import contextlib
 import json
 import math
 import os
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from benchmarks.atomic import atomic_open, remove_stale_temporaries, write_text
 from benchmarks.cache import Cache, make_key
 from benchmarks.config import GridConfig
 from benchmarks.errors import UserError
+from benchmarks.system import say
 from clustering.metrics import scores, wcss
 
 #: results.csv columns, in order (DESIGN.md section 3, then the extra facts the report uses).
@@ -66,11 +66,6 @@ COLUMNS = [
 PARTIAL = ".partial.jsonl"
 #: Datasets at least this large are extracted by ``n_threads`` worker processes.
 PARALLEL_EXTRACT_MIN = 200_000
-
-
-def say(message: str) -> None:
-    """One progress line on stderr."""
-    print(message, file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)

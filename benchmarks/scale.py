@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from filelock import FileLock
 
+from benchmarks.system import usable_cores
+
 if TYPE_CHECKING:
     from benchmarks.datasets import Dataset
 
@@ -150,11 +152,6 @@ def write_images(
         raise
 
 
-def default_workers() -> int:
-    """Usable cores of this process."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def load_scale(
     limit: int | None = None,
     *,
@@ -190,7 +187,7 @@ def load_scale(
     with FileLock(str(path) + ".lock"):
         images = _open(path, (n, *pool.shape[1:]))
         if images is None:
-            write_images(path, pool, order, n, seed, workers or default_workers())
+            write_images(path, pool, order, n, seed, workers or usable_cores())
             images = _open(path, (n, *pool.shape[1:]))
             assert images is not None
     src = source_indices(n, len(pool), seed)

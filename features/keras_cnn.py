@@ -26,7 +26,6 @@ import contextlib
 import hashlib
 import logging
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any, ClassVar
@@ -36,24 +35,13 @@ import numpy as np
 from benchmarks.atomic import atomic_path
 from benchmarks.cache import make_key
 from benchmarks.params import ParamsMixin
+from benchmarks.system import say, usable_cores
 
 log = logging.getLogger(__name__)
 
 OPTIMIZERS = ("adam", "sgd")
 #: images per forward pass when extracting features or scoring
 PREDICT_BATCH = 2048
-
-
-def usable_cores() -> int:
-    """The CPU cores this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
-def say(message: str) -> None:
-    """One progress line on stderr."""
-    print(message, file=sys.stderr, flush=True)
 
 
 def import_tensorflow(threads: int) -> tuple[Any, Any, int]:
