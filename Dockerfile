@@ -63,14 +63,14 @@ RUN groupadd --gid 10001 bench \
 USER 10001:10001
 
 # Smoke test: every extractor's and backend's dependency imports, every registered plug-in
-# module imports, TensorFlow and FAISS compute, and the CLI answers. A broken image fails here.
+# (entry point) loads, TensorFlow and FAISS compute, and the CLI answers. A broken image fails here.
 RUN python -c "import importlib; \
 mods = 'numpy scipy pandas sklearn skimage tensorflow keras faiss dask dask.array distributed \
 dask_ml zarr pyarrow tabulate matplotlib matplotlib.pyplot kneed filelock threadpoolctl psutil \
 pytest_benchmark'.split(); \
 [importlib.import_module(m) for m in mods]; \
-import features, clustering; \
-[importlib.import_module(spec.partition(':')[0]) for reg in (features.REGISTRY, clustering.REGISTRY) for spec, _ in reg.values()]; \
+from mnist_bench import clustering, features; from mnist_bench.data.datasets import DATASETS; \
+[reg.load(name) for reg in (DATASETS, features.EXTRACTORS, clustering.BACKENDS) for name in reg.names()]; \
 import numpy as np, tensorflow as tf, faiss; \
 assert float(tf.reduce_sum(tf.ones((2, 2)))) == 4.0; \
 x = np.random.default_rng(0).random((200, 8), dtype=np.float32); km = faiss.Kmeans(8, 4, niter=2, seed=0); km.train(x); \

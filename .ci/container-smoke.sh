@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Container smoke test (issue 4): build the image from this checkout with buildah (no Docker
 # engine needed), check it runs as a non-root user, run the smoke grid inside it and outside it
-# (with the host's installed project), and require purity, acc, nmi and ari of every row of the
-# two results.csv to agree within $TOL. Prints the build and run times and the image size, and
+# (with the host's installed project), and require every score of every row of the two
+# results.csv to agree within $TOL. Prints the build and run times and the image size, and
 # removes the image at the end. Exits non-zero, loudly, on any difference.
 #
 # Usage: .ci/container-smoke.sh     (from anywhere; as root on a fresh machine with python and pip:
 #                                    ../shared/container/build.sh installs buildah itself)
 # Environment (all optional):
 #   MNIST_BENCH  the command for the outside run (default: `mnist-bench` on PATH, else the one
-#                `tox -e py` installed in .tox/py, else `$PYTHON -m benchmarks` from the checkout)
-#   PYTHON       the python that compares the results (default: python3; needs only the stdlib)
+#                `tox -e py` installed in .tox/py)
+#   PYTHON       the python that compares the results; it imports the row key and the score names
+#                from mnist_bench (default: the python beside that mnist-bench command)
 #   SHARED_DIR   the folder holding container/build.sh and run.sh (default: ../shared beside the repo)
 #   IMAGE        the tag to build (default: localhost/mnist-bench:ci)
 #   CONFIG       the grid to run (default: benchmarks/configs/smoke.toml)
@@ -23,7 +24,6 @@ shared=${SHARED_DIR:-$(dirname "$repo")/shared}
 image=${IMAGE:-localhost/mnist-bench:ci}
 config=${CONFIG:-benchmarks/configs/smoke.toml}
 tol=${TOL:-0.01}
-python=${PYTHON:-python3}
 build_sh=$shared/container/build.sh
 run_sh=$shared/container/run.sh
 
@@ -41,8 +41,12 @@ elif command -v mnist-bench >/dev/null 2>&1; then
 elif [ -x "$repo/.tox/py/bin/mnist-bench" ]; then
   outside=("$repo/.tox/py/bin/mnist-bench")
 else
-  outside=("$python" -m benchmarks)
+  die "no mnist-bench installed outside the container: run \`python3 -m tox -e py\` first or set MNIST_BENCH"
 fi
+python=${PYTHON:-$(dirname "$(command -v "${outside[0]}")")/python}
+[ -x "$python" ] || python=python3
+"$python" -c "import mnist_bench.core.vocabulary" 2>/dev/null \
+  || die "$python cannot import mnist_bench (set PYTHON to the python of the outside install)"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/container-smoke.XXXXXX")
 built=0
@@ -98,9 +102,9 @@ done
 import csv
 import sys
 
+from mnist_bench.core.vocabulary import METRICS as SCORES, ROW_KEY as KEY
+
 inside_csv, outside_csv, tol = sys.argv[1], sys.argv[2], float(sys.argv[3])
-KEY = ("dataset", "split", "extractor", "backend", "k", "seed")
-SCORES = ("purity", "acc", "nmi", "ari")
 
 
 def rows(path):

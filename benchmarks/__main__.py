@@ -1,5 +1,5 @@
-"""``python -m benchmarks`` is the same as the ``mnist-bench`` console script."""
+"""``python -m mnist_bench`` is the same as the ``mnist-bench`` console script."""
 
-from benchmarks.cli import main
+from mnist_bench.cli import main
 
 raise SystemExit(main())

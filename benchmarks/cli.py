@@ -1,7 +1,8 @@
 """The ``mnist-bench`` command line: ``list``, ``run``, ``report``, ``compare`` and ``export``.
 
 See DESIGN.md section 3. ``compare`` exits with status 1 when run B is worse than run A beyond
-the tolerance or the two runs do not cover the same cells (see :mod:`benchmarks.compare`).
+the tolerance or the two runs do not cover the same cells
+(see :mod:`mnist_bench.reporting.compare`).
 
 User errors (bad flags, configs or data) print one line on stderr and exit with status 2.
 """
@@ -13,7 +14,7 @@ import logging
 import sys
 from pathlib import Path
 
-from benchmarks.errors import UserError
+from mnist_bench.core.errors import UserError
 
 DEFAULT_OUT = Path("reports/latest")
 
@@ -37,13 +38,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", type=Path, help="grid TOML (default: benchmarks/configs/default.toml)"
     )
     run.add_argument("--dataset", help="dataset name (see `mnist-bench list`)")
-    run.add_argument("--features", type=_names, help="extractors, comma-separated")
+    run.add_argument(
+        "--extractors",
+        "--features",
+        dest="extractors",
+        type=_names,
+        help="extractors, comma-separated (--features is the same)",
+    )
     run.add_argument("--backends", type=_names, help="backends, comma-separated")
     run.add_argument("--k", help="k values: 10, 1-14 or 2,5,10")
     run.add_argument("--eval-k", help="the k evaluated on every seed (default 10)")
     run.add_argument("--seeds", help="seeds, comma-separated (default from the config)")
     run.add_argument("--limit", help="cluster a stratified subset of N images")
-    run.add_argument("--threads", help="threads per backend (0: all cores)")
+    run.add_argument("--threads", help="threads of every library call (0: all cores)")
     run.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (reports/latest)")
     run.add_argument("--cache-dir", type=Path, help="cache folder (~/.cache/mnist-bench)")
     run.add_argument("--scheduler", help="dask.distributed scheduler address for the dask backend")
@@ -72,7 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser(
         "export", help="write one extractor's features of every image to a file"
     )
-    export.add_argument("--features", required=True, help="the extractor (see `mnist-bench list`)")
+    export.add_argument(
+        "--extractor",
+        "--features",
+        dest="extractor",
+        required=True,
+        help="the extractor (see `mnist-bench list`); --features is the same",
+    )
     export.add_argument("--dataset", help="dataset name (default: the config's, else mnist)")
     export.add_argument("--limit", help="a stratified subset of N images, as `run --limit`")
     export.add_argument("--format", help="parquet, csv or npz (default: from the --out suffix)")
@@ -96,29 +109,34 @@ def _int(value: str | None, flag: str) -> int | None:
 
 
 def cmd_list() -> None:
-    import clustering
-    import features
-    from benchmarks.datasets import DATASETS
+    """Each dataset, extractor and backend with its description and the package providing it.
+
+    Nothing is imported: descriptions are read from the plug-ins' source.
+    """
+    from mnist_bench import clustering, features
+    from mnist_bench.data.datasets import DATASETS
 
     for title, registry in (
-        ("datasets", {name: (None, desc) for name, (_, desc) in DATASETS.items()}),
-        ("extractors", features.REGISTRY),
-        ("backends", clustering.REGISTRY),
+        ("datasets", DATASETS),
+        ("extractors", features.EXTRACTORS),
+        ("backends", clustering.BACKENDS),
     ):
         print(f"{title}:")
-        width = max(map(len, registry))
-        for name, (_, desc) in registry.items():
-            print(f"  {name:<{width}}  {desc}")
+        plugins = registry.plugins()
+        width = max(map(len, plugins), default=0)
+        for name, plugin in plugins.items():
+            print(f"  {name:<{width}}  {registry.describe(name)}  [{plugin.distribution}]")
 
 
 def cmd_run(args: argparse.Namespace) -> None:
-    from benchmarks import config
-    from benchmarks.cache import Cache, default_cache_dir
-    from benchmarks.runner import run_grid
+    from mnist_bench.core.cache import Cache, default_cache_dir
+    from mnist_bench.grid import config
+    from mnist_bench.grid.runner import output_folder, run_grid
+    from mnist_bench.reporting.report import render
 
     overrides = {
         "dataset": args.dataset,
-        "features": args.features,
+        "extractors": args.extractors,
         "backends": args.backends,
         "k": config.parse_ks(args.k) if args.k is not None else None,
         "eval_k": _int(args.eval_k, "--eval-k"),
@@ -132,12 +150,14 @@ def cmd_run(args: argparse.Namespace) -> None:
             raise UserError("--scheduler is for the dask backend, which this grid does not use")
         cfg.backends["dask"]["scheduler"] = args.scheduler
     cache = Cache(args.cache_dir or default_cache_dir())
-    run_grid(cfg, args.out, cache)
+    with output_folder(args.out):
+        run_grid(cfg, args.out, cache)
+        render(args.out)
     print(f"wrote {args.out / 'REPORT.md'} and {args.out / 'results.csv'}")
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from benchmarks.report import render
+    from mnist_bench.reporting.report import render
 
     print(f"wrote {render(args.dir)}")
 
@@ -150,8 +170,8 @@ def _float(value: str, flag: str) -> float:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from benchmarks.atomic import write_text
-    from benchmarks.compare import compare
+    from mnist_bench.core.atomic import write_text
+    from mnist_bench.reporting.compare import compare
 
     result = compare(
         args.dir_a,
@@ -170,18 +190,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    from benchmarks import config
-    from benchmarks.export import export
+    from mnist_bench.grid import config
+    from mnist_bench.reporting.export import export
 
     dataset, limit = args.dataset, _int(args.limit, "--limit")
     params: dict = {}
     if args.config is not None:
         cfg = config.load(args.config, {})
-        params = cfg.features.get(args.features, {})
+        params = cfg.extractors.get(args.extractor, {})
         dataset = dataset or cfg.dataset
         limit = limit if limit is not None else cfg.limit
     meta = export(
-        args.features,
+        args.extractor,
         args.out,
         dataset=dataset or "mnist",
         limit=limit,
@@ -191,7 +211,7 @@ def cmd_export(args: argparse.Namespace) -> None:
     )
     source = "read from the cache" if meta["from_cache"] else "computed and cached"
     print(
-        f"wrote {args.out}: {meta['n_images']:,} images x {meta['feature_dim']} {args.features} "
+        f"wrote {args.out}: {meta['n_images']:,} images x {meta['feature_dim']} {args.extractor} "
         f"features ({source})"
     )
 

@@ -1,6 +1,6 @@
 """The scale benchmark: wall time and peak memory of extraction + KMeans (k=10) against N.
 
-``python -m benchmarks.scale_bench [--sizes 70000,250000,1000000] [--backends sklearn,faiss,dask]
+``python -m mnist_bench.scale_bench [--sizes 70000,250000,1000000] [--backends sklearn,faiss,dask]
 [--features raw] [--threads 2] [--timeout 600] [--out reports/scale] [--cache-dir DIR]``
 
 For every N the ``scale`` dataset is generated once (its own subprocess, timed apart). Then each
@@ -31,22 +31,23 @@ DEFAULT_SIZES = (70_000, 250_000, 1_000_000)
 DEFAULT_BACKENDS = ("sklearn", "faiss", "dask")
 COLUMNS = [
     "n", "backend", "extractor", "status", "total_s", "extract_s", "fit_s", "predict_s",
-    "peak_rss_mb", "feature_mb", "purity", "n_iter", "n_threads", "generate_s",
+    "peak_rss_mb", "feature_mb", "purity", "n_iter", "threads", "generate_s",
 ]  # fmt: skip
 
 
 def measure(n: int, backend: str, extractor: str, threads: int, cache_dir: Path) -> dict[str, Any]:
     """One measurement, in this process: extraction + fit + predict of ``backend`` on N images."""
-    from benchmarks import datasets
-    from benchmarks.cache import Cache
-    from benchmarks.runner import extract, fit_one, peak_rss_mb
+    from mnist_bench.core.cache import Cache
+    from mnist_bench.data import datasets
+    from mnist_bench.grid.extraction import extract
+    from mnist_bench.grid.runner import fit_one, peak_rss_mb
 
     ds = datasets.load("scale", n, cache_dir=cache_dir)
     scratch = cache_dir / "scale-bench" / f"{n}-{backend}-{extractor}"
     shutil.rmtree(scratch, ignore_errors=True)
     try:
         start = time.perf_counter()
-        feats = extract(ds, extractor, {}, Cache(scratch), workers=threads)
+        feats = extract(ds, [(extractor, {})], Cache(scratch), threads=threads)
         extract_s = time.perf_counter() - start
         row, _ = fit_one(feats.X, ds.labels, backend, {}, 10, 0, threads)
         total_s = time.perf_counter() - start
@@ -55,18 +56,18 @@ def measure(n: int, backend: str, extractor: str, threads: int, cache_dir: Path)
             "total_s": total_s, "extract_s": extract_s, "fit_s": row["fit_s"],
             "predict_s": row["predict_s"], "peak_rss_mb": peak_rss_mb(),
             "feature_mb": feats.X.nbytes / 2**20, "purity": row["purity"],
-            "n_iter": row["n_iter"], "n_threads": threads,
+            "n_iter": row["n_iter"], "threads": threads,
         }  # fmt: skip
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _child(args: list[str], timeout: float) -> tuple[str, dict[str, Any] | None, float]:
-    """Run ``python -m benchmarks.scale_bench ARGS``; (status, last JSON line, seconds)."""
+    """Run ``python -m mnist_bench.scale_bench ARGS``; (status, last JSON line, seconds)."""
     start = time.perf_counter()
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "benchmarks.scale_bench", *args],
+            [sys.executable, "-m", "mnist_bench.scale_bench", *args],
             capture_output=True, text=True, timeout=timeout,
         )  # fmt: skip
     except subprocess.TimeoutExpired:
@@ -96,7 +97,7 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
                 continue
             if backend in stopped:  # it did not finish a smaller N: a larger one is no use
                 rows.append({"n": n, "backend": backend, "extractor": args.features,
-                             "status": "skipped", "n_threads": args.threads})  # fmt: skip
+                             "status": "skipped", "threads": args.threads})  # fmt: skip
                 continue
             if generate_s is None:
                 status, _, generate_s = _child(["--generate", str(n), *common], args.timeout)
@@ -106,7 +107,7 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
             )
             if row is None:
                 row = {"n": n, "backend": backend, "extractor": args.features, "status": status,
-                       "total_s": seconds, "n_threads": args.threads}  # fmt: skip
+                       "total_s": seconds, "threads": args.threads}  # fmt: skip
             row["generate_s"] = generate_s
             rows.append(row)
             if row["status"] != "ok":
@@ -170,8 +171,8 @@ def render(frame: pd.DataFrame, out: Path, timeout: float) -> None:
     lines = [
         "# Scale benchmark",
         "",
-        f"Extractor `{extractor}`, k=10, seed 0, `n_threads` = "
-        f"{', '.join(map(str, sorted(frame['n_threads'].dropna().astype(int).unique())))}; "
+        f"Extractor `{extractor}`, k=10, seed 0, `threads` = "
+        f"{', '.join(map(str, sorted(frame['threads'].dropna().astype(int).unique())))}; "
         "each (N, backend) in a fresh process; seconds = extraction + fit + predict; "
         "peak RSS of that process (memory-mapped pages that were read count as resident). "
         f"Runs stopped at {timeout:.0f} s are marked `timeout`.",
@@ -197,11 +198,11 @@ def _ints(text: str) -> list[int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.scale_bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m mnist_bench.scale_bench", description=__doc__)
     parser.add_argument("--sizes", type=_ints, default=list(DEFAULT_SIZES))
     parser.add_argument("--backends", type=lambda t: t.split(","), default=list(DEFAULT_BACKENDS))
     parser.add_argument("--features", default="raw", help="one extractor (default raw)")
-    parser.add_argument("--threads", type=int, default=2, help="threads / dask workers (2)")
+    parser.add_argument("--threads", type=int, default=2, help="threads / dask threads (2)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per measurement")
     parser.add_argument("--out", type=Path, default=Path("reports/scale"))
     parser.add_argument("--cache-dir", type=Path, default=None)
@@ -210,13 +211,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--render", action="store_true", help="only re-render OUT/REPORT.md")
     args = parser.parse_args(argv)
     if args.cache_dir is None:
-        from benchmarks.cache import default_cache_dir
+        from mnist_bench.core.cache import default_cache_dir
 
         args.cache_dir = default_cache_dir()
     if args.generate:
-        from benchmarks import scale
+        from mnist_bench.data import scale
 
-        scale.load_scale(args.generate, cache_dir=args.cache_dir, workers=args.threads)
+        scale.load_scale(args.generate, cache_dir=args.cache_dir, threads=args.threads)
         return 0
     if args.one:
         row = measure(int(args.one[0]), args.one[1], args.features, args.threads, args.cache_dir)

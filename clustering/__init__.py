@@ -1,28 +1,23 @@
-"""Clustering backend plug-ins, registered by name and imported lazily.
+"""Clustering backend plug-ins: one small module each, found by the ``mnist_bench.backends``
+entry-point group and imported only when used (FAISS or Dask load only for their cells).
 
-To add a backend: write one module here with a class following
-:class:`clustering.base.Clusterer`, then add one line to ``REGISTRY`` below.
-Nothing is imported until :func:`make` is called, so FAISS or Dask load only when used.
+To add a backend: write one module here with a class derived from
+:class:`mnist_bench.clustering.base.BaseBackend` (a scikit-learn clusterer), then add one line
+``name = "mnist_bench.clustering.module:Class"`` under
+``[project.entry-points."mnist_bench.backends"]`` in ``pyproject.toml``. Another installed
+distribution adds its own the same way.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from benchmarks.registry import instantiate
-from clustering.base import Clusterer
+from mnist_bench.clustering.base import Backend
+from mnist_bench.core.registry import Registry
 
-#: name -> ("module:Class", one-line description)
-REGISTRY: dict[str, tuple[str, str]] = {
-    "sklearn": (
-        "clustering.sklearn_kmeans:SklearnKMeans",
-        "scikit-learn KMeans (lloyd, k-means++, n_init=1)",
-    ),
-    "faiss": ("clustering.faiss_kmeans:FaissKMeans", "FAISS Kmeans on all points (no subsampling)"),
-    "dask": ("clustering.dask_kmeans:DaskKMeans", "dask-ml KMeans (k-means||) on dask.distributed"),
-}
+BACKENDS = Registry("backend", "mnist_bench.backends")
 
 
-def make(name: str, **params: Any) -> Clusterer:
-    """Instantiate backend ``name`` with keyword ``params`` (n_clusters, seed, n_threads, ...)."""
-    return instantiate(REGISTRY, "backend", name, params)
+def make(name: str, **params: Any) -> Backend:
+    """Instantiate backend ``name`` with keyword ``params`` (n_clusters, seed, threads, ...)."""
+    return BACKENDS.make(name, **params)

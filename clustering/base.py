@@ -1,30 +1,111 @@
-"""The backend protocol: a scikit-learn style clusterer over float32 rows."""
+"""What a backend is: a scikit-learn clusterer over float32 feature rows.
+
+:class:`BaseBackend` is the class to derive from (``ClusterMixin`` + ``BaseEstimator``, so
+``clone``, ``get_params``/``set_params``, ``fit_predict`` and Pipelines work). It validates the
+rows once (float32, finite, 2-D), pins the thread count and leaves :meth:`BaseBackend._fit` to a
+subclass. :class:`Backend` is the typed protocol the grid relies on.
+
+The suite computes WCSS itself from the centres: a backend's own objective is never used for it.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from abc import ABCMeta, abstractmethod
+from numbers import Integral
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.metrics import pairwise_distances_argmin
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_array, check_is_fitted
+from threadpoolctl import threadpool_limits
 
 
 @runtime_checkable
-class Clusterer(Protocol):
-    """What every clustering backend provides.
+class Backend(Protocol):
+    """What the grid needs of a backend.
 
-    ``__init__`` takes keyword parameters (at least ``n_clusters``, ``seed``, ``n_threads``) and
-    only stores them. :meth:`fit` sets ``cluster_centers_`` (float32 ``[k, d]``), ``labels_``
-    (int64 ``[n]``: each point's nearest centre) and ``n_iter_``; it returns ``self``.
-    The suite computes WCSS itself from the centres: a backend's own objective is never used.
+    Parameters set by the grid: ``n_clusters``, ``seed`` and ``threads``. :meth:`fit` sets
+    ``cluster_centers_`` (float32 ``[k, d]``), ``labels_`` (int64 ``[n]``: each row's nearest
+    centre) and ``n_iter_``, and returns ``self``.
     """
 
     n_clusters: int
     seed: int
-    n_threads: int
+    threads: int
+    #: ``"wcss"`` or ``"log_likelihood"`` (see :class:`BaseBackend`)
+    objective: ClassVar[str]
 
-    def get_params(self) -> dict[str, Any]: ...
+    def get_params(self, deep: bool = True) -> dict[str, Any]: ...
 
-    def fit(self, X: np.ndarray) -> Clusterer: ...
+    def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> Any: ...
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Index of the nearest centre for each row of ``X``."""
         ...
+
+
+def as_rows(X: Any) -> np.ndarray:
+    """``X`` as a finite 2-D float32 array (no copy when it already is one, memory maps too)."""
+    return check_array(X, dtype=np.float32, ensure_all_finite=True, order="C")
+
+
+class BaseBackend(ClusterMixin, BaseEstimator, metaclass=ABCMeta):
+    """Base class of the built-in backends (an outside plug-in may derive from it too).
+
+    A subclass lists every parameter in its keyword-only ``__init__`` (``n_clusters``, ``seed``
+    and ``threads`` included) and stores them unchanged, as scikit-learn requires, and declares
+    what each may be in ``_parameter_constraints`` (extending this class's, which covers the
+    three set by the grid). :meth:`fit` checks them first and raises
+    ``sklearn.utils._param_validation.InvalidParameterError`` (a ``ValueError``) naming the
+    parameter, its value and what is allowed.
+    """
+
+    n_clusters: int
+    seed: int
+    threads: int
+    #: what the backend's restarts minimise or maximise, by which the grid picks a seed without
+    #: labels: ``"wcss"`` (computed by the suite from the centres; k-means) or
+    #: ``"log_likelihood"`` (a mixture model, which then also defines ``score(X)``, the mean
+    #: log-likelihood per row)
+    objective: ClassVar[str] = "wcss"
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "n_clusters": [Interval(Integral, 1, None, closed="left")],
+        "seed": [Interval(Integral, 0, 2**31 - 1, closed="both")],
+        "threads": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def fit(self, X: Any, y: Any = None) -> BaseBackend:
+        """Cluster the rows of ``X``; sets ``cluster_centers_``, ``labels_``, ``n_iter_``."""
+        self._validate_params()
+        rows = as_rows(X)
+        if len(rows) < self.n_clusters:
+            raise ValueError(f"n_samples={len(rows)} should be >= n_clusters={self.n_clusters}.")
+        self.n_features_in_ = rows.shape[1]
+        with threadpool_limits(limits=max(1, self.threads)):
+            centers, labels, n_iter = self._fit(rows)
+        self.cluster_centers_ = np.ascontiguousarray(centers, dtype=np.float32)
+        self.labels_ = np.asarray(labels, dtype=np.int64)
+        self.n_iter_ = int(n_iter)
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Index of the nearest centre of each row of ``X`` (int64)."""
+        check_is_fitted(self, "cluster_centers_")
+        rows = as_rows(X)
+        if rows.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {rows.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input"
+            )
+        with threadpool_limits(limits=max(1, self.threads)):
+            return self._predict(rows).astype(np.int64)
+
+    @abstractmethod
+    def _fit(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+        """Cluster validated float32 rows; return ``(centres [k, d], labels [n], n_iter)``."""
+
+    def _predict(self, X: np.ndarray) -> np.ndarray:
+        """Nearest centre by Euclidean distance (override to use the library's own search)."""
+        return pairwise_distances_argmin(X, self.cluster_centers_)

@@ -2,7 +2,7 @@
 
 The backend connects to ``scheduler`` (e.g. ``"tcp://host:8786"``) when one is given, else to the
 address in dask's config (``DASK_SCHEDULER_ADDRESS`` / ``scheduler-address``), else it starts a
-``LocalCluster`` of ``n_threads`` single-threaded workers for the fit and closes it afterwards,
+``LocalCluster`` of ``threads`` single-threaded workers for the fit and closes it afterwards,
 also when the fit fails.
 
 The local cluster runs its workers as threads of this process by default (``processes=False``):
@@ -29,12 +29,14 @@ import contextlib
 import logging
 import math
 from collections.abc import Iterator
-from typing import Any
+from numbers import Integral, Real
+from typing import Any, ClassVar
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
 from threadpoolctl import threadpool_limits
 
-from benchmarks.params import ParamsMixin
+from mnist_bench.clustering.base import BaseBackend
 
 #: Target size of one chunk of rows sent to a worker.
 CHUNK_BYTES = 32 << 20
@@ -54,26 +56,42 @@ def chunk_rows(n: int, row_bytes: int) -> int:
     return max(1, min(by_size, math.ceil(n / MIN_CHUNKS)))
 
 
-class DaskKMeans(ParamsMixin):
+class DaskKMeans(BaseBackend):
     """``dask_ml.cluster.KMeans(init="k-means||", random_state=seed)`` on a distributed Client.
 
     Parameters
     ----------
-    n_clusters, seed, n_threads : set by the grid; ``n_threads`` sizes the local cluster
-        (one worker per thread) and is ignored when a scheduler is given.
+    n_clusters, seed, threads : set by the grid; ``threads`` sizes the local cluster
+        (one worker per thread) and is ignored when a scheduler is given; ``predict`` runs
+        here with ``threads`` BLAS threads.
     scheduler : address of a running scheduler; None: ``dask.config`` ``scheduler-address``,
         else a temporary LocalCluster.
     processes : local cluster only: workers as processes (True) or as threads of this process.
-    max_iter, tol, oversampling_factor, init_max_iter : passed to dask-ml's KMeans.
+    max_iter, tol, oversampling_factor, init_max_iter : passed to dask-ml's KMeans
+        (``max_iter`` >= 1, ``tol`` >= 0, ``oversampling_factor`` > 0, ``init_max_iter``:
+        k-means|| rounds at most, >= 1, or None for dask-ml's log(cost)).
     init : ``"k-means||"`` (dask-ml's) or ``"k-means||-weighted"`` (see :data:`INITS`).
+
+    Fitted attributes: ``cluster_centers_`` (float32), ``labels_`` and ``n_iter_``.
     """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **BaseBackend._parameter_constraints,
+        "scheduler": [str, None],
+        "processes": ["boolean"],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "oversampling_factor": [Interval(Real, 0, None, closed="neither")],
+        "init_max_iter": [Interval(Integral, 1, None, closed="left"), None],
+        "init": [StrOptions(set(INITS))],
+    }
 
     def __init__(
         self,
         *,
         n_clusters: int = 10,
         seed: int = 0,
-        n_threads: int = 1,
+        threads: int = 1,
         scheduler: str | None = None,
         processes: bool = False,
         max_iter: int = 300,
@@ -84,7 +102,7 @@ class DaskKMeans(ParamsMixin):
     ) -> None:
         self.n_clusters = n_clusters
         self.seed = seed
-        self.n_threads = n_threads
+        self.threads = threads
         self.scheduler = scheduler
         self.processes = processes
         self.max_iter = max_iter
@@ -107,7 +125,7 @@ class DaskKMeans(ParamsMixin):
                 return
             with (
                 LocalCluster(
-                    n_workers=max(1, self.n_threads),
+                    n_workers=max(1, self.threads),
                     threads_per_worker=1,
                     processes=self.processes,
                     # In-process workers would each count the whole process's memory (the
@@ -122,14 +140,9 @@ class DaskKMeans(ParamsMixin):
             ):
                 yield client
 
-    def fit(self, X: np.ndarray) -> DaskKMeans:
+    def _fit(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
         from dask_ml.cluster import KMeans
 
-        if self.init not in INITS:
-            raise ValueError(f"init must be one of {', '.join(INITS)}, not {self.init!r}")
-        X = np.asarray(X)
-        if X.dtype != np.float32 and X.dtype != np.float64:
-            X = X.astype(np.float32)
         # BLAS inside each worker task gets one thread: the workers are the parallelism.
         with threadpool_limits(limits=1), self.client() as client:
             dX = scatter_rows(client, X)
@@ -149,20 +162,9 @@ class DaskKMeans(ParamsMixin):
             )
             model.fit(dX)
             labels = np.asarray(model.labels_.compute())
-        self.cluster_centers_ = np.asarray(model.cluster_centers_, dtype=np.float32)
-        self.labels_ = labels.astype(np.int64)
-        self.n_iter_ = int(model.n_iter_)
-        return self
+        return np.asarray(model.cluster_centers_, dtype=np.float32), labels, int(model.n_iter_)
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        """Nearest centre of each row, computed here in numpy (chunked, ``n_threads`` BLAS)."""
-        from sklearn.metrics import pairwise_distances_argmin
-
-        with threadpool_limits(limits=self.n_threads):
-            idx = pairwise_distances_argmin(
-                np.asarray(X, dtype=self.cluster_centers_.dtype), self.cluster_centers_
-            )
-        return idx.astype(np.int64)
+    # ``predict``: the base's nearest centre in numpy (chunked, ``threads`` BLAS threads).
 
 
 @contextlib.contextmanager

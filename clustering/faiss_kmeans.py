@@ -2,42 +2,63 @@
 
 from __future__ import annotations
 
+from numbers import Integral
+from typing import Any, ClassVar
+
 import numpy as np
+from sklearn.utils._param_validation import Interval
 
-from benchmarks.params import ParamsMixin
+from mnist_bench.clustering.base import BaseBackend
 
 
-class FaissKMeans(ParamsMixin):
+class FaissKMeans(BaseBackend):
     """``faiss.Kmeans(d, k, niter=niter, seed=seed, max_points_per_centroid=n)``.
 
     ``max_points_per_centroid`` is raised to cover all ``n`` points so that the comparison with
     scikit-learn is made on the same data; set ``subsample=True`` to get FAISS' default sampling.
+
+    Parameters
+    ----------
+    n_clusters, seed, threads : set by the grid; ``threads`` is FAISS' OpenMP thread count.
+    niter : k-means iterations (an integer >= 1; FAISS runs exactly that many).
+    nredo : runs from different random starts; the best by objective is kept (integer >= 1).
+    subsample : let FAISS sample 256 points per centroid (its default) instead of using all.
+
+    Fitted attributes: ``cluster_centers_`` (float32), ``labels_`` and ``n_iter_`` (= ``niter``).
+    Labels come from a FAISS ``IndexFlatL2`` over the centres, the index ``faiss.Kmeans`` itself
+    searches; it is built when needed, so a fitted backend pickles (FAISS objects do not).
     """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **BaseBackend._parameter_constraints,
+        "niter": [Interval(Integral, 1, None, closed="left")],
+        "nredo": [Interval(Integral, 1, None, closed="left")],
+        "subsample": ["boolean"],
+    }
 
     def __init__(
         self,
         *,
         n_clusters: int = 10,
         seed: int = 0,
-        n_threads: int = 1,
+        threads: int = 1,
         niter: int = 25,
         nredo: int = 1,
         subsample: bool = False,
     ) -> None:
         self.n_clusters = n_clusters
         self.seed = seed
-        self.n_threads = n_threads
+        self.threads = threads
         self.niter = niter
         self.nredo = nredo
         self.subsample = subsample
 
-    def fit(self, X: np.ndarray) -> FaissKMeans:
+    def _fit(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
         import faiss
 
-        X = np.ascontiguousarray(X, dtype=np.float32)
-        faiss.omp_set_num_threads(self.n_threads)
+        faiss.omp_set_num_threads(self.threads)
         extra = {} if self.subsample else {"max_points_per_centroid": -(-len(X) // self.n_clusters)}
-        self.model_ = faiss.Kmeans(
+        kmeans = faiss.Kmeans(
             X.shape[1],
             self.n_clusters,
             niter=self.niter,
@@ -46,15 +67,16 @@ class FaissKMeans(ParamsMixin):
             verbose=False,
             **extra,
         )
-        self.model_.train(X)
-        self.cluster_centers_ = np.array(self.model_.centroids, dtype=np.float32)
-        self.labels_ = self.predict(X)
-        self.n_iter_ = self.niter
-        return self
+        kmeans.train(X)
+        centers = np.array(kmeans.centroids, dtype=np.float32)
+        _, idx = kmeans.index.search(X, 1)
+        return centers, idx[:, 0], self.niter
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
+    def _predict(self, X: np.ndarray) -> np.ndarray:
         import faiss
 
-        faiss.omp_set_num_threads(self.n_threads)
-        _, idx = self.model_.index.search(np.ascontiguousarray(X, dtype=np.float32), 1)
-        return idx[:, 0].astype(np.int64)
+        faiss.omp_set_num_threads(self.threads)
+        index = faiss.IndexFlatL2(self.cluster_centers_.shape[1])
+        index.add(self.cluster_centers_)
+        _, idx = index.search(X, 1)
+        return idx[:, 0]

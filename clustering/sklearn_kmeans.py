@@ -6,21 +6,47 @@ of ten k-means++ starts by inertia, at ten times the cost.
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+from typing import Any, ClassVar
+
 import numpy as np
-from threadpoolctl import threadpool_limits
+from sklearn.utils._param_validation import Interval, StrOptions
 
-from benchmarks.params import ParamsMixin
+from mnist_bench.clustering.base import BaseBackend
+
+#: ``algorithm`` values (scikit-learn's KMeans).
+ALGORITHMS = ("lloyd", "elkan")
 
 
-class SklearnKMeans(ParamsMixin):
-    """scikit-learn ``KMeans(init="k-means++", n_init=n_init, random_state=seed)``."""
+class SklearnKMeans(BaseBackend):
+    """scikit-learn ``KMeans(init="k-means++", n_init=n_init, random_state=seed)``.
+
+    Parameters
+    ----------
+    n_clusters, seed, threads : set by the grid; ``threads`` caps KMeans' OpenMP and BLAS threads.
+    n_init : k-means++ starts; the best by inertia is kept (an integer >= 1).
+    max_iter : Lloyd (or Elkan) iterations at most per start (an integer >= 1).
+    tol : relative tolerance on the centres' shift (>= 0).
+    algorithm : ``"lloyd"`` or ``"elkan"``.
+
+    Fitted attributes: ``cluster_centers_`` (float32), ``labels_``, ``n_iter_`` and ``model_``
+    (the fitted scikit-learn KMeans, whose ``predict`` this backend's ``predict`` uses).
+    """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **BaseBackend._parameter_constraints,
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "algorithm": [StrOptions(set(ALGORITHMS))],
+    }
 
     def __init__(
         self,
         *,
         n_clusters: int = 10,
         seed: int = 0,
-        n_threads: int = 1,
+        threads: int = 1,
         n_init: int = 1,
         max_iter: int = 300,
         tol: float = 1e-4,
@@ -28,13 +54,13 @@ class SklearnKMeans(ParamsMixin):
     ) -> None:
         self.n_clusters = n_clusters
         self.seed = seed
-        self.n_threads = n_threads
+        self.threads = threads
         self.n_init = n_init
         self.max_iter = max_iter
         self.tol = tol
         self.algorithm = algorithm
 
-    def fit(self, X: np.ndarray) -> SklearnKMeans:
+    def _fit(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
         from sklearn.cluster import KMeans
 
         self.model_ = KMeans(
@@ -46,13 +72,8 @@ class SklearnKMeans(ParamsMixin):
             algorithm=self.algorithm,
             random_state=self.seed,
         )
-        with threadpool_limits(limits=self.n_threads):
-            self.model_.fit(X)
-        self.cluster_centers_ = self.model_.cluster_centers_.astype(np.float32)
-        self.labels_ = self.model_.labels_.astype(np.int64)
-        self.n_iter_ = int(self.model_.n_iter_)
-        return self
+        self.model_.fit(X)  # the base holds the thread pools at ``threads``
+        return self.model_.cluster_centers_, self.model_.labels_, self.model_.n_iter_
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        with threadpool_limits(limits=self.n_threads):
-            return self.model_.predict(X).astype(np.int64)
+    def _predict(self, X: np.ndarray) -> np.ndarray:
+        return self.model_.predict(X)

@@ -1,30 +1,24 @@
-"""Feature extractor plug-ins, registered by name and imported lazily.
+"""Feature extractor plug-ins: one small module each, found by the ``mnist_bench.extractors``
+entry-point group and imported only when used.
 
-To add an extractor: write one module here with a class following
-:class:`features.base.Extractor`, then add one line to ``REGISTRY`` below.
-Nothing is imported until :func:`make` is called, so ``mnist-bench list`` stays instant and
-TensorFlow loads only for the cells that use a CNN.
+To add an extractor: write one module here with a class derived from
+:class:`mnist_bench.features.base.BaseExtractor` (a scikit-learn transformer), then add one line
+``name = "mnist_bench.features.module:Class"`` under
+``[project.entry-points."mnist_bench.extractors"]`` in ``pyproject.toml``. Another installed
+distribution adds its own the same way, in its own ``pyproject.toml``, without touching this
+repository.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from benchmarks.registry import instantiate
-from features.base import Extractor
+from mnist_bench.core.registry import Registry
+from mnist_bench.features.base import Extractor
 
-#: name -> ("module:Class", one-line description)
-REGISTRY: dict[str, tuple[str, str]] = {
-    "raw": ("features.raw:Raw", "raw pixels scaled to [0, 1] (784-d for MNIST)"),
-    "hog": (
-        "features.hog:HOG",
-        "histogram of oriented gradients, vectorised skimage-exact (324-d)",
-    ),
-    "lenet": ("features.lenet:LeNet", "the seed's LeNet CNN, train split only (10-d logits)"),
-    "convnet": ("features.convnet:ConvNet", "Keras' example convnet, train split only (128-d)"),
-}
+EXTRACTORS = Registry("extractor", "mnist_bench.extractors")
 
 
 def make(name: str, **params: Any) -> Extractor:
     """Instantiate extractor ``name`` with keyword ``params``."""
-    return instantiate(REGISTRY, "extractor", name, params)
+    return EXTRACTORS.make(name, **params)

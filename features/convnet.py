@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from features.keras_cnn import KerasCNN
+from sklearn.utils._param_validation import StrOptions
+
+from mnist_bench.features.keras_cnn import KerasCNN
 
 
 class ConvNet(KerasCNN):
@@ -18,6 +20,10 @@ class ConvNet(KerasCNN):
 
     architecture: ClassVar[str] = "convnet"
     layers: ClassVar[tuple[str, ...]] = ("dense", "logits")
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        **KerasCNN._parameter_constraints,
+        "layer": [StrOptions(set(layers))],
+    }
 
     def __init__(
         self,

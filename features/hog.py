@@ -8,23 +8,45 @@ takes about a tenth of the time of calling skimage once per image.
 
 from __future__ import annotations
 
+from numbers import Integral
 from typing import ClassVar
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
 
-from benchmarks.errors import UserError
-from benchmarks.params import ParamsMixin
+from mnist_bench.features.base import BaseExtractor
 
 _EPS = 1e-5
 _BATCH = 512
+#: ``block_norm`` values, as in ``skimage.feature.hog``.
+BLOCK_NORMS = ("L1", "L1-sqrt", "L2", "L2-Hys")
 
 
-class HOG(ParamsMixin):
-    """HOG descriptor (default: 9 orientations, 7x7-pixel cells, 2x2-cell blocks, L2-Hys: 324-d)."""
+class HOG(BaseExtractor):
+    """HOG descriptor (default: 9 orientations, 7x7-pixel cells, 2x2-cell blocks, L2-Hys: 324-d).
+
+    Parameters
+    ----------
+    orientations : orientation bins over [0, 180) degrees (an integer >= 1).
+    pixels_per_cell : side of a square cell in pixels (an integer >= 1).
+    cells_per_block : side of a square normalisation block in cells (an integer >= 1).
+    block_norm : ``"L1"``, ``"L1-sqrt"``, ``"L2"`` or ``"L2-Hys"``.
+
+    Takes images ``[n, h, w]`` or flat rows ``[n, h*w]`` (square ``h*w``). ``fit`` checks the
+    parameters and that the images hold at least one block (``pixels_per_cell *
+    cells_per_block`` pixels a side), raising ``ValueError`` otherwise; it learns nothing else.
+    Fitted attribute ``n_features_out_``: the descriptor's length for the fitted image size.
+    """
 
     version: ClassVar[str] = "1"
     supervised: ClassVar[bool] = False
     requires: ClassVar[tuple[str, ...]] = ("numpy",)
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        "orientations": [Interval(Integral, 1, None, closed="left")],
+        "pixels_per_cell": [Interval(Integral, 1, None, closed="left")],
+        "cells_per_block": [Interval(Integral, 1, None, closed="left")],
+        "block_norm": [StrOptions(set(BLOCK_NORMS))],
+    }
 
     def __init__(
         self,
@@ -39,21 +61,19 @@ class HOG(ParamsMixin):
         self.cells_per_block = cells_per_block
         self.block_norm = block_norm
 
-    def fit(self, images: np.ndarray, labels: np.ndarray | None = None) -> HOG:
-        if self.block_norm not in ("L1", "L1-sqrt", "L2", "L2-Hys"):
-            raise ValueError(
-                f"block_norm must be L1, L1-sqrt, L2 or L2-Hys, not {self.block_norm!r}"
-            )
-        return self
-
-    def transform(self, images: np.ndarray) -> np.ndarray:
-        self.fit(images)
+    def _fit(self, images: np.ndarray, y: object = None, **fit_params: object) -> None:
+        # What the constraints cannot express: the image must hold one block.
         need = self.pixels_per_cell * self.cells_per_block
-        if min(images.shape[1:]) < need:
-            raise UserError(
-                f"hog: images of {images.shape[1]}x{images.shape[2]} pixels are smaller than one "
-                f"block ({need}x{need}: pixels_per_cell x cells_per_block)"
+        height, width = images.shape[1:]
+        if min(height, width) < need:
+            raise ValueError(
+                f"hog: images of {height}x{width} pixels are smaller than one block "
+                f"({need}x{need}: pixels_per_cell={self.pixels_per_cell} x "
+                f"cells_per_block={self.cells_per_block})"
             )
+        self.n_features_out_ = self._dim((height, width))
+
+    def _transform(self, images: np.ndarray) -> np.ndarray:
         parts = [
             self._transform_batch(images[i : i + _BATCH]) for i in range(0, len(images), _BATCH)
         ]

@@ -27,15 +27,18 @@ import hashlib
 import logging
 import os
 import time
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
 
-from benchmarks.atomic import atomic_path
-from benchmarks.cache import make_key
-from benchmarks.params import ParamsMixin
-from benchmarks.system import say, usable_cores
+from mnist_bench.core.atomic import atomic_path
+from mnist_bench.core.cache import make_key
+from mnist_bench.core.system import say, usable_cores
+from mnist_bench.features.base import BaseExtractor
 
 log = logging.getLogger(__name__)
 
@@ -85,27 +88,42 @@ def data_digest(images: np.ndarray, labels: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-class KerasCNN(ParamsMixin):
+class KerasCNN(BaseExtractor):
     """A supervised CNN feature extractor; subclasses set ``architecture``, ``layers``, ``build``.
 
     Parameters
     ----------
     layer : which layer's output are the features (one of the subclass's ``layers``).
-    epochs, batch_size : training length and minibatch size.
+    epochs, batch_size : training length and minibatch size (integers >= 1).
     optimizer : ``"adam"`` or ``"sgd"`` (plain SGD, as the seed used).
-    learning_rate : the optimizer's step size.
-    seed : seeds weight initialisation, dropout and the per-epoch shuffle.
+    learning_rate : the optimizer's step size (> 0).
+    seed : seeds weight initialisation, dropout and the per-epoch shuffle (an integer >= 0).
     threads : TensorFlow threads per pool; 0 = all usable cores.
 
-    Fitted attributes: ``model_`` (the Keras model), ``from_cache_`` (True when loaded, not
-    trained), ``model_path_`` (the cached model file, None without a cache), ``train_s_``.
+    Takes images ``[n, 28, 28]`` or rows ``[n, 784]`` (pixels 0-255). Fitted attributes:
+    ``model_`` (the Keras model), ``from_cache_`` (True when loaded, not trained),
+    ``model_path_`` (the cached model file, None without a cache), ``train_s_``, and the base's
+    ``n_features_in_`` and ``image_shape_``.
     """
 
     version: ClassVar[str] = "1"
     supervised: ClassVar[bool] = True
     requires: ClassVar[tuple[str, ...]] = ("tensorflow", "keras", "numpy")
+    uses_cache: ClassVar[bool] = True  # fit(..., cache=) keeps the trained model
     architecture: ClassVar[str]
     layers: ClassVar[tuple[str, ...]]
+    #: the models' input images, ``[28, 28]`` (a channel axis is added)
+    input_shape: ClassVar[tuple[int, int]] = (28, 28)
+    #: subclasses replace ``layer`` by ``StrOptions`` of their own ``layers``
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        "layer": [str],
+        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "optimizer": [StrOptions(set(OPTIMIZERS))],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "seed": [Interval(Integral, 0, 2**32 - 1, closed="both")],
+        "threads": [Interval(Integral, 0, None, closed="left")],
+    }
 
     def __init__(
         self,
@@ -130,23 +148,43 @@ class KerasCNN(ParamsMixin):
         """The Keras model: input ``[28, 28, 1]``, layers named as in ``layers``, a softmax last."""
         raise NotImplementedError(f"{type(self).__name__} must define build()")
 
-    # -- the extractor protocol -------------------------------------------------------------
+    # -- the estimator API ------------------------------------------------------------------
 
-    def fit(
-        self, images: np.ndarray, labels: np.ndarray | None = None, *, cache: Any = None
-    ) -> KerasCNN:
-        """Train on ``images``/``labels`` (or load the model trained on them from ``cache``)."""
-        self._check()
-        if labels is None:
-            raise ValueError(f"{self.architecture} is supervised: fit needs labels")
+    def fit(self, X: Any, y: Any = None, *, cache: Any = None) -> KerasCNN:
+        """Train on images ``X`` with labels ``y`` (or load the model trained on them from
+        ``cache``, a :class:`mnist_bench.core.cache.Cache`); returns ``self``."""
+        return super().fit(X, y, cache=cache)  # type: ignore[return-value]
+
+    def score(self, X: Any, y: Any) -> float:
+        """Classification accuracy of the trained model on images ``X`` with labels ``y``."""
+        check_is_fitted(self, "model_")
+        images = self._fitted_images(X)
+        labels = np.asarray(y)
         if len(images) != len(labels):
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
+        import_tensorflow(self.threads or usable_cores())
+        probabilities = self._forward(self.model_, images)
+        return float(np.mean(probabilities.argmax(axis=1) == labels))
+
+    def _fit(self, images: np.ndarray, y: Any, *, cache: Any = None) -> None:
+        if y is None:
+            raise ValueError(f"{self.architecture} is supervised: fit needs labels y")
+        labels = np.asarray(y)
+        if len(images) != len(labels):
+            raise ValueError(f"{len(images)} images but {len(labels)} labels")
+        if images.shape[1:] != self.input_shape:
+            side = "x".join(map(str, self.input_shape))
+            raise ValueError(
+                f"{self.architecture} takes {side} images (or rows of "
+                f"{self.input_shape[0] * self.input_shape[1]} pixels), got "
+                f"{'x'.join(map(str, images.shape[1:]))}"
+            )
         tf, keras, threads = import_tensorflow(self.threads or usable_cores())
         self.model_path_: Path | None = None
         if cache is None:
             self.model_ = self._train(keras, images, labels, threads)
             self.from_cache_ = False
-            return self
+            return
         key = make_key(
             kind="model",
             architecture=self.architecture,
@@ -171,42 +209,15 @@ class KerasCNN(ParamsMixin):
                 model = self._train(keras, images, labels, threads)
                 save_model(model, path)
         self.model_, self.model_path_ = model, path
-        return self
 
-    def transform(self, images: np.ndarray) -> np.ndarray:
+    def _transform(self, images: np.ndarray) -> np.ndarray:
         """The ``layer`` output for every image, float32 ``[n, d]``."""
-        self._check()
+        check_is_fitted(self, "model_")
         _, keras, _ = import_tensorflow(self.threads or usable_cores())
-        model = self._fitted()
-        head = keras.Model(model.input, model.get_layer(self.layer).output)
-        return self._predict(head, images)
-
-    def score(self, images: np.ndarray, labels: np.ndarray) -> float:
-        """Classification accuracy of the trained model on ``images``."""
-        import_tensorflow(self.threads or usable_cores())
-        probabilities = self._predict(self._fitted(), images)
-        return float(np.mean(probabilities.argmax(axis=1) == np.asarray(labels)))
+        head = keras.Model(self.model_.input, self.model_.get_layer(self.layer).output)
+        return self._forward(head, images)
 
     # -- helpers ----------------------------------------------------------------------------
-
-    def _check(self) -> None:
-        problems = []
-        if self.layer not in self.layers:
-            problems.append(f"layer must be one of {self.layers}, not {self.layer!r}")
-        if self.optimizer not in OPTIMIZERS:
-            problems.append(f"optimizer must be one of {OPTIMIZERS}, not {self.optimizer!r}")
-        for name, least in (("epochs", 1), ("batch_size", 1), ("threads", 0)):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < least:
-                problems.append(f"{name} must be an integer >= {least}, not {value!r}")
-        if problems:
-            raise ValueError(f"{self.architecture}: {'; '.join(problems)}")
-
-    def _fitted(self) -> Any:
-        model = getattr(self, "model_", None)
-        if model is None:
-            raise RuntimeError(f"{self.architecture} is not fitted: call fit first")
-        return model
 
     def _train(self, keras: Any, images: np.ndarray, labels: np.ndarray, threads: int) -> Any:
         keras.utils.set_random_seed(self.seed)
@@ -223,39 +234,18 @@ class KerasCNN(ParamsMixin):
             f"{self.optimizer} lr {self.learning_rate:g}, batch {self.batch_size}, "
             f"{threads} thread(s), seed {self.seed}"
         )
-        shuffle = np.random.default_rng(self.seed)
-        started = time.perf_counter()
-        for epoch in range(1, self.epochs + 1):
-            order = shuffle.permutation(len(x))
-            start = time.perf_counter()
-            history = model.fit(
-                x[order], y[order], batch_size=self.batch_size, epochs=1, shuffle=False, verbose=0
-            )
-            loss, accuracy = history.history["loss"][-1], history.history["accuracy"][-1]
-            say(
-                f"  {self.architecture} epoch {epoch}/{self.epochs}: loss {loss:.4f}  "
-                f"accuracy {accuracy:.4f}  {time.perf_counter() - start:.1f} s"
-            )
-        self.train_s_ = time.perf_counter() - started
+        self.train_s_ = train_epochs(
+            model, x, y, self.epochs, self.batch_size, self.seed, self.architecture
+        )
         return model
 
     def _load(self, keras: Any, path: Path) -> Any | None:
-        if not path.exists():
-            return None
-        try:
-            model = keras.saving.load_model(path, compile=False)
-            for name in self.layers:
-                model.get_layer(name)
-        except Exception as exc:  # any failure to load means a corrupt or foreign file
-            log.warning("discarding corrupt model file %s (%s); retraining", path.name, exc)
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-            return None
-        say(f"  {self.architecture}: trained model loaded from the cache ({path.name})")
-        self.train_s_ = 0.0
+        model = load_model(keras, path, self.layers, self.architecture)
+        if model is not None:
+            self.train_s_ = 0.0
         return model
 
-    def _predict(self, model: Any, images: np.ndarray) -> np.ndarray:
+    def _forward(self, model: Any, images: np.ndarray) -> np.ndarray:
         # Direct calls on large batches: as fast as model.predict here, without its tf.data
         # pipeline and without retracing a tf.function for every new feature head.
         parts = [
@@ -265,6 +255,46 @@ class KerasCNN(ParamsMixin):
         if not parts:
             return np.empty((0, model.output.shape[-1]), dtype=np.float32)
         return np.concatenate(parts).astype(np.float32, copy=False).reshape(len(images), -1)
+
+
+def train_epochs(
+    model: Any, x: np.ndarray, y: np.ndarray, epochs: int, batch_size: int, seed: int, name: str
+) -> float:
+    """Train a compiled model epoch by epoch on a seeded shuffle; return the seconds it took.
+
+    The shuffle is a numpy permutation per epoch (``seed``), so with Keras seeded and op
+    determinism on, the same seed and thread count give the same weights. One line per epoch.
+    """
+    shuffle = np.random.default_rng(seed)
+    started = time.perf_counter()
+    for epoch in range(1, epochs + 1):
+        order = shuffle.permutation(len(x))
+        start = time.perf_counter()
+        history = model.fit(
+            x[order], y[order], batch_size=batch_size, epochs=1, shuffle=False, verbose=0
+        )
+        logs = sorted(history.history.items(), key=lambda kv: kv[0] != "loss")  # loss first
+        scores = "  ".join(f"{k} {v[-1]:.4f}" for k, v in logs)
+        say(f"  {name} epoch {epoch}/{epochs}: {scores}  {time.perf_counter() - start:.1f} s")
+    return time.perf_counter() - started
+
+
+def load_model(keras: Any, path: Path, layers: tuple[str, ...], name: str) -> Any | None:
+    """The model cached at ``path``, or None when missing; a file that does not load (or lacks
+    one of ``layers``) is discarded with a warning, to be trained again."""
+    if not path.exists():
+        return None
+    try:
+        model = keras.saving.load_model(path, compile=False)
+        for layer in layers:
+            model.get_layer(layer)
+    except Exception as exc:  # any failure to load means a corrupt or foreign file
+        log.warning("discarding corrupt model file %s (%s); retraining", path.name, exc)
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        return None
+    say(f"  {name}: trained model loaded from the cache ({path.name})")
+    return model
 
 
 def save_model(model: Any, path: Path) -> None:

@@ -6,22 +6,24 @@ from typing import ClassVar
 
 import numpy as np
 
-from benchmarks.params import ParamsMixin
+from mnist_bench.features.base import BaseExtractor
 
 
-class Raw(ParamsMixin):
-    """Flattened pixels divided by 255 (784-d for 28x28 MNIST)."""
+class Raw(BaseExtractor):
+    """Flattened pixels divided by 255 (784-d for 28x28 MNIST).
+
+    Takes images ``[n, h, w]`` or flat rows ``[n, d]``; nothing to learn (``fit`` only records
+    the input's shape). No parameters.
+    """
 
     version: ClassVar[str] = "1"
     supervised: ClassVar[bool] = False
     requires: ClassVar[tuple[str, ...]] = ("numpy",)
+    _parameter_constraints: ClassVar[dict[str, list]] = {}
 
     def __init__(self) -> None:
         pass
 
-    def fit(self, images: np.ndarray, labels: np.ndarray | None = None) -> Raw:
-        return self
-
-    def transform(self, images: np.ndarray) -> np.ndarray:
+    def _transform(self, images: np.ndarray) -> np.ndarray:
         flat = images.reshape(len(images), -1)
         return flat.astype(np.float32) / np.float32(255.0)

@@ -22,10 +22,10 @@ def cache_dir(tmp_path: Path) -> Path:
 def run_cli(
     *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m benchmarks ARGS`` in a subprocess, as a user would from a shell."""
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    """Run ``python -m mnist_bench ARGS`` in a subprocess, as a user would from a shell."""
+    full_env = {**os.environ, **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "benchmarks", *args],
+        [sys.executable, "-m", "mnist_bench", *args],
         cwd=cwd or ROOT,
         env=full_env,
         capture_output=True,

@@ -6,10 +6,10 @@ from typing import ClassVar
 
 import numpy as np
 
-from benchmarks.params import ParamsMixin
+from mnist_bench.features.base import BaseExtractor
 
 
-class NaNExtractor(ParamsMixin):
+class NaNExtractor(BaseExtractor):
     """Returns NaN for every other image."""
 
     version: ClassVar[str] = "1"
@@ -19,10 +19,7 @@ class NaNExtractor(ParamsMixin):
     def __init__(self) -> None:
         pass
 
-    def fit(self, images: np.ndarray, labels: np.ndarray | None = None) -> NaNExtractor:
-        return self
-
-    def transform(self, images: np.ndarray) -> np.ndarray:
+    def _transform(self, images: np.ndarray) -> np.ndarray:
         out = images.reshape(len(images), -1).astype(np.float32)
         out[::2, 0] = np.nan
         return out

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks.runner import COLUMNS
+from mnist_bench.core.vocabulary import COLUMNS
 
 DESIGN_COLUMNS = [
     "dataset",
@@ -76,7 +76,7 @@ def digits_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_run_writes_the_contract(digits_run: Path) -> None:
     frame = pd.read_csv(digits_run / "results.csv")
-    assert list(frame.columns) == COLUMNS
+    assert list(frame.columns) == list(COLUMNS)
     assert set(DESIGN_COLUMNS) <= set(frame.columns)
     # 2 extractors x 2 backends x (5 sweep ks on seed 0 + eval_k on seed 1)
     assert len(frame) == 2 * 2 * 6
@@ -91,7 +91,7 @@ def test_run_writes_the_contract(digits_run: Path) -> None:
 
 def test_k1_purity_is_the_commonest_share(digits_run: Path) -> None:
     frame = pd.read_csv(digits_run / "results.csv")
-    from benchmarks.datasets import load
+    from mnist_bench.data.datasets import load
 
     labels = load("digits").labels
     k1 = frame[frame.k == 1]

@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import features
-from benchmarks import runner
-from benchmarks.cache import Cache
-from benchmarks.datasets import Dataset, load
-from benchmarks.errors import UserError
-from features.keras_cnn import KerasCNN, to_input
+from mnist_bench import features
+from mnist_bench.core.cache import Cache
+from mnist_bench.core.errors import UserError
+from mnist_bench.data.datasets import Dataset, load
+from mnist_bench.features.keras_cnn import KerasCNN, to_input
+from mnist_bench.grid.extraction import extract
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"epochs": 1, "batch_size": 128, "seed": 0}
@@ -58,14 +58,16 @@ def _no_training(*args: object, **kwargs: object) -> None:
 
 def test_importing_and_listing_do_not_load_tensorflow() -> None:
     code = (
-        "import sys, features, benchmarks.cli\n"
-        "import features.lenet, features.convnet, features.keras_cnn\n"
+        "import sys, mnist_bench.cli\n"
+        "from mnist_bench import features\n"
+        "import mnist_bench.features.lenet, mnist_bench.features.convnet\n"
+        "import mnist_bench.features.keras_cnn\n"
         "features.make('lenet').get_params(); features.make('convnet').get_params()\n"
-        "assert benchmarks.cli.main(['list']) == 0\n"
+        "assert mnist_bench.cli.main(['list']) == 0\n"
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras'))\n"
         "print('LOADED', loaded)\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = dict(os.environ)
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )
@@ -73,10 +75,10 @@ def test_importing_and_listing_do_not_load_tensorflow() -> None:
     assert "LOADED []" in out.stdout
     assert "lenet" in out.stdout and "convnet" in out.stdout
     # The console script as a user runs it: -X importtime lists every module imported.
-    command = [sys.executable, "-X", "importtime", "-m", "benchmarks", "list"]
+    command = [sys.executable, "-X", "importtime", "-m", "mnist_bench", "list"]
     out = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert "| features.lenet" not in out.stderr  # the registry is lazy
+    assert "| mnist_bench.features.lenet" not in out.stderr  # the registry is lazy
     assert "tensorflow" not in out.stderr and "keras" not in out.stderr
     assert "convnet" in out.stdout
 
@@ -103,18 +105,37 @@ def test_parameters_and_class_facts() -> None:
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"layer": "pool1"}, "layer must be one of"),
-        ({"optimizer": "rmsprop"}, "optimizer"),
-        ({"epochs": 0}, "epochs must be"),
-        ({"threads": -1}, "threads must be"),
+        ({"layer": "pool1"}, r"'layer' parameter of LeNet must be a str among .*'logits'"),
+        ({"optimizer": "rmsprop"}, r"'optimizer' parameter of LeNet must be a str among"),
+        ({"epochs": 0}, r"'epochs' parameter of LeNet must be an int in the range \[1, inf\)"),
+        ({"threads": -1}, r"'threads' parameter of LeNet must be an int in the range \[0, inf\)"),
+        ({"learning_rate": -0.1}, r"'learning_rate' parameter of LeNet"),
     ],
 )
 def test_bad_parameters_fail_before_training(ds: Dataset, params: dict, message: str) -> None:
-    extractor = features.make("lenet", **params)
+    extractor = features.make("lenet", **params)  # __init__ only stores them
     with pytest.raises(ValueError, match=message):
         extractor.fit(ds.images[:10], ds.labels[:10])
+
+
+def test_bad_data_fails_before_training(ds: Dataset) -> None:
     with pytest.raises(ValueError, match="needs labels"):
         features.make("lenet").fit(ds.images[:10])
+    with pytest.raises(ValueError, match="10 images but 9 labels"):
+        features.make("lenet").fit(ds.images[:10], ds.labels[:9])
+    with pytest.raises(ValueError, match=r"lenet takes 28x28 images .* got 14x14"):
+        features.make("lenet").fit(ds.images[:10, :14, :14], ds.labels[:10])
+    with pytest.raises(ValueError, match="NaN"):
+        features.make("convnet").fit(np.full((2, 784), np.nan), [0, 1])
+
+
+def test_clone_and_set_params_keep_only_parameters(ds: Dataset) -> None:
+    from sklearn.base import clone
+
+    lenet = features.make("lenet", epochs=2).set_params(layer="dense")
+    copy = clone(lenet)
+    assert copy.get_params() == lenet.get_params() and copy.get_params()["layer"] == "dense"
+    assert not hasattr(copy, "model_")
 
 
 # -- with TensorFlow (tiny trainings) ---------------------------------------------------------
@@ -189,7 +210,26 @@ def test_layer_shapes_and_logits_precede_the_softmax(
         softmax = np.exp(X - X.max(axis=1, keepdims=True))
         softmax /= softmax.sum(axis=1, keepdims=True)
         np.testing.assert_allclose(softmax, probabilities, atol=1e-5)
-    assert extractor.transform(ds.images[:0]).shape == (0, DIMS[name, layer])
+    # flat rows [n, 784] are the same images; no images is an error, as in scikit-learn
+    rows = ds.images[:300].reshape(300, -1)
+    np.testing.assert_array_equal(extractor.transform(rows), X)
+    with pytest.raises(ValueError, match="0 sample"):
+        extractor.transform(ds.images[:0])
+
+
+def test_fit_transform_passes_the_cache_and_equals_fit_then_transform(
+    ds: Dataset, shared_cache: Cache
+) -> None:
+    from sklearn.base import clone
+
+    train_images, train_labels = ds.images[ds.is_train], ds.labels[ds.is_train]
+    extractor = features.make("lenet", **TINY)
+    X = extractor.fit_transform(train_images, train_labels, cache=shared_cache)
+    assert X.dtype == np.float32 and X.shape == (len(train_images), 10)
+    assert extractor.model_path_ is not None and extractor.model_path_.is_file()
+    again = clone(extractor).fit(train_images, train_labels, cache=shared_cache)
+    assert again.from_cache_ is True
+    np.testing.assert_array_equal(again.transform(train_images), X)
 
 
 @pytest.mark.parametrize("name", ["lenet", "convnet"])
@@ -216,11 +256,11 @@ def test_runner_extract_trains_on_the_training_split_only(
         return original(self, images, labels, cache=cache)
 
     monkeypatch.setattr(KerasCNN, "fit", spy)
-    feats = runner.extract(ds, "lenet", dict(TINY), shared_cache)
+    feats = extract(ds, [("lenet", dict(TINY))], shared_cache)
     assert seen == [int(ds.is_train.sum())]
     assert feats.supervised is True and feats.X.shape == (len(ds), 10)
     assert 0.6 < feats.meta["test_acc"] <= 1.0 and feats.meta["fit_s"] > 0
-    again = runner.extract(ds, "lenet", dict(TINY), shared_cache)
+    again = extract(ds, [("lenet", dict(TINY))], shared_cache)
     assert again.cached is True and np.array_equal(again.X, feats.X)
     assert seen == [int(ds.is_train.sum())]  # the features cache answered
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from benchmarks.cli import main
-from benchmarks.compare import compare
+from mnist_bench.cli import main
+from mnist_bench.reporting.compare import compare
 
 
 def grid(out: Path, cache: Path, *extra: str) -> Path:

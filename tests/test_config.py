@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import config
-from benchmarks.errors import UserError
+from mnist_bench.core.errors import UserError
+from mnist_bench.grid import config
 
 
 def test_default_config_is_the_documented_grid() -> None:
     cfg = config.load()
     assert cfg.dataset == "mnist" and cfg.limit is None
-    assert {"raw", "hog"} <= set(cfg.features)
+    assert {"raw", "hog"} <= set(cfg.extractors)
     assert {"sklearn", "faiss"} <= set(cfg.backends)
     assert cfg.k == list(range(1, 15))
     assert cfg.eval_k == 10
@@ -26,9 +26,9 @@ def test_smoke_config_is_small() -> None:
 
 
 def test_overrides_win_and_keep_file_parameters() -> None:
-    cfg = config.load(overrides={"features": ["hog"], "k": [1, 2, 3], "seeds": [4]})
-    assert list(cfg.features) == ["hog"]
-    assert cfg.features["hog"]["orientations"] == 9  # from default.toml
+    cfg = config.load(overrides={"extractors": ["hog"], "k": [1, 2, 3], "seeds": [4]})
+    assert list(cfg.extractors) == ["hog"]
+    assert cfg.extractors["hog"]["orientations"] == 9  # from default.toml
     assert cfg.k == [1, 2, 3]
     assert cfg.eval_k == 3  # default eval_k 10 is outside 1-3: the largest k is used
     assert cfg.seeds == [4]
@@ -75,7 +75,7 @@ def test_missing_file() -> None:
     [
         ({"k": [0, 1]}, "k must be an integer >= 1"),
         ({"k": [1, 2], "eval_k": 5}, "eval_k 5 is outside the k range 1-2"),
-        ({"features": ["nope"]}, "unknown extractor 'nope'.*known: .*hog.*raw"),
+        ({"extractors": ["nope"]}, "unknown extractor 'nope'.*known: .*hog.*raw"),
         ({"backends": ["sklern"]}, "did you mean 'sklearn'"),
         ({"dataset": "cifar"}, "unknown dataset 'cifar'"),
         ({"limit": -3}, "limit must be a positive integer"),

@@ -15,8 +15,8 @@ distributed = pytest.importorskip("distributed")
 from sklearn.datasets import make_blobs  # noqa: E402
 from sklearn.metrics import adjusted_rand_score  # noqa: E402
 
-import clustering  # noqa: E402
-from clustering.dask_kmeans import DaskKMeans, chunk_rows  # noqa: E402
+from mnist_bench import clustering  # noqa: E402
+from mnist_bench.clustering.dask_kmeans import DaskKMeans, chunk_rows  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +33,8 @@ def _no_client_left() -> bool:
 
 def test_same_partition_as_sklearn(blobs: tuple[np.ndarray, np.ndarray]) -> None:
     X, y = blobs
-    ref = clustering.make("sklearn", n_clusters=5, seed=0, n_threads=1).fit(X)
-    model = clustering.make("dask", n_clusters=5, seed=0, n_threads=2).fit(X)
+    ref = clustering.make("sklearn", n_clusters=5, seed=0, threads=1).fit(X)
+    model = clustering.make("dask", n_clusters=5, seed=0, threads=2).fit(X)
     assert adjusted_rand_score(ref.labels_, model.labels_) == 1.0
     assert adjusted_rand_score(y, model.labels_) == 1.0
     labels = model.predict(X)
@@ -50,8 +50,8 @@ def test_same_partition_as_sklearn(blobs: tuple[np.ndarray, np.ndarray]) -> None
 
 def test_same_seed_same_result(blobs: tuple[np.ndarray, np.ndarray]) -> None:
     X, _ = blobs
-    a = DaskKMeans(n_clusters=5, seed=3, n_threads=1, init_max_iter=3).fit(X)
-    b = DaskKMeans(n_clusters=5, seed=3, n_threads=2, init_max_iter=3).fit(X)
+    a = DaskKMeans(n_clusters=5, seed=3, threads=1, init_max_iter=3).fit(X)
+    b = DaskKMeans(n_clusters=5, seed=3, threads=2, init_max_iter=3).fit(X)
     np.testing.assert_array_equal(a.labels_, b.labels_)
     np.testing.assert_allclose(a.cluster_centers_, b.cluster_centers_, rtol=1e-5)
 
@@ -67,19 +67,42 @@ def test_connects_to_a_given_scheduler(blobs: tuple[np.ndarray, np.ndarray]) -> 
         assert cluster.status.name == "running"  # the backend closes its client, not the cluster
 
 
-def test_cluster_closed_after_an_error() -> None:
+def test_cluster_closed_after_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dask_ml.cluster
+
+    X = np.random.default_rng(0).random((100, 3), dtype=np.float32)
+
+    def fail(self: object, X: object, y: object = None) -> None:
+        raise RuntimeError("dask-ml failed")
+
+    monkeypatch.setattr(dask_ml.cluster.KMeans, "fit", fail)
+    with pytest.raises(RuntimeError, match="dask-ml failed"):
+        DaskKMeans(n_clusters=2, threads=1).fit(X)
+    assert _no_client_left()
+
+
+def test_bad_input_and_parameters_fail_before_a_cluster_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_cluster(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a cluster was started")
+
+    monkeypatch.setattr(distributed, "LocalCluster", no_cluster)
     X = np.ones((100, 3), dtype=np.float32)
     X[7, 1] = np.nan
-    with pytest.raises(ValueError):
-        DaskKMeans(n_clusters=2, n_threads=1).fit(X)
+    with pytest.raises(ValueError, match="NaN"):
+        DaskKMeans(n_clusters=2, threads=1).fit(X)
+    with pytest.raises(ValueError, match="'max_iter' parameter of DaskKMeans"):
+        DaskKMeans(n_clusters=2, max_iter=0).fit(np.ones((100, 3)))
     assert _no_client_left()
 
 
 def test_get_params_and_registry() -> None:
-    model = clustering.make("dask", n_clusters=3, seed=1, n_threads=2, scheduler=None)
+    model = clustering.make("dask", n_clusters=3, seed=1, threads=2, scheduler=None)
     params = model.get_params()
     assert params["n_clusters"] == 3 and params["scheduler"] is None
-    assert params["processes"] is False
+    assert params["threads"] == 2 and params["processes"] is False
+    assert "n_threads" not in params
 
 
 def test_chunks_depend_on_shape_only() -> None:
@@ -90,7 +113,7 @@ def test_chunks_depend_on_shape_only() -> None:
 
 def test_weighted_init_same_partition(blobs: tuple[np.ndarray, np.ndarray]) -> None:
     X, y = blobs
-    model = DaskKMeans(n_clusters=5, seed=0, n_threads=2, init="k-means||-weighted").fit(X)
+    model = DaskKMeans(n_clusters=5, seed=0, threads=2, init="k-means||-weighted").fit(X)
     assert adjusted_rand_score(y, model.labels_) == 1.0
-    with pytest.raises(ValueError, match="init must be one of"):
+    with pytest.raises(ValueError, match="'init' parameter of DaskKMeans must be a str among"):
         DaskKMeans(n_clusters=5, init="k-means++").fit(X)

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import datasets
-from benchmarks.errors import UserError
+from mnist_bench.core.errors import UserError
+from mnist_bench.data import datasets
 
 MNIST = Path(__file__).resolve().parents[1] / "data" / "mnist"
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]

@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks import datasets, export
-from benchmarks.cache import Cache
-from benchmarks.cli import main
-from benchmarks.runner import extract
+from mnist_bench.cli import main
+from mnist_bench.core.cache import Cache
+from mnist_bench.data import datasets
+from mnist_bench.grid.extraction import extract
+from mnist_bench.reporting import export
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv", "npz"])
@@ -38,7 +39,7 @@ def test_export_round_trips_the_cached_features(
     assert [p.name for p in out.parent.iterdir()] == [out.name]  # no temporary file left
 
     ds = datasets.load("digits")
-    cached = extract(ds, "raw", {}, Cache(cache_dir))
+    cached = extract(ds, [("raw", {})], Cache(cache_dir))
     assert cached.cached  # the export filled the run's cache
     head, X = export.read(out)
     assert X.dtype == np.float32 and X.shape == (1797, 64)
@@ -73,7 +74,7 @@ def test_typed_columns(tmp_path: Path, cache_dir: Path) -> None:
 
 def test_mnist_subset_reads_the_features_a_run_cached(tmp_path: Path, cache_dir: Path) -> None:
     ds = datasets.load("mnist", 2000)
-    first = extract(ds, "hog", {}, Cache(cache_dir))  # what `mnist-bench run` caches
+    first = extract(ds, [("hog", {})], Cache(cache_dir))  # what `mnist-bench run` caches
     out = tmp_path / "hog.npz"
     meta = export.export("hog", out, dataset="mnist", limit=2000, cache_dir=cache_dir)
     assert meta["from_cache"] and meta["feature_dim"] == 324

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-from clustering.metrics import scores, wcss
+from mnist_bench.clustering.metrics import scores, wcss
 
 
 def test_purity_and_macro_purity_differ_on_unequal_clusters() -> None:
@@ -64,3 +64,16 @@ def test_wcss_by_hand() -> None:
     # (1 + 1) + (1 + 1)
     assert wcss(X, labels, centers) == pytest.approx(4.0)
     assert wcss(X, labels, centers, chunk=1) == pytest.approx(4.0)
+
+
+def test_wcss_of_a_backend_fit_is_its_inertia() -> None:
+    from sklearn.datasets import make_blobs
+
+    from mnist_bench import clustering
+
+    X, y = make_blobs(n_samples=200, centers=3, n_features=4, random_state=0)
+    X = X.astype(np.float32)
+    model = clustering.make("sklearn", n_clusters=3, seed=0, threads=1).fit(X)
+    labels = model.predict(X)
+    assert wcss(X, labels, model.cluster_centers_) == pytest.approx(model.model_.inertia_, rel=1e-5)
+    assert scores(y, labels)["acc"] == pytest.approx(1.0)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks.report import render
-from benchmarks.runner import COLUMNS
+from mnist_bench.core.vocabulary import COLUMNS
+from mnist_bench.reporting.report import render
 
 REFERENCE = Path(__file__).resolve().parents[1] / "reports" / "reference"
 
@@ -22,7 +22,7 @@ def test_reference_report_is_rendered_from_its_results(tmp_path: Path) -> None:
 
 def test_reference_is_the_default_grid() -> None:
     frame = pd.read_csv(REFERENCE / "results.csv")
-    assert list(frame.columns) == COLUMNS
+    assert list(frame.columns) == list(COLUMNS)
     assert set(frame.extractor) == {"raw", "hog", "lenet", "convnet"}
     assert set(frame.backend) == {"sklearn", "faiss"}
     assert (frame[frame.split == "all"].n_samples == 70000).all()

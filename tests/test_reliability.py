@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from clustering.metrics import METRICS
+from mnist_bench.clustering.metrics import METRICS
 from tests.conftest import ROOT, run_cli
 
 # The acceptance grid, made smaller (2,000 images, k = 1..6) to keep the test run short.
@@ -69,7 +69,7 @@ def _start(out: Path, cache: Path) -> subprocess.Popen[str]:
         [
             sys.executable,
             "-m",
-            "benchmarks",
+            "mnist_bench",
             "run",
             *GRID,
             "--out",
@@ -78,7 +78,7 @@ def _start(out: Path, cache: Path) -> subprocess.Popen[str]:
             str(cache),
         ],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env=dict(os.environ),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -213,8 +213,8 @@ def test_output_folder_in_use(tmp_path: Path) -> None:
 
 def test_nan_features_are_refused_naming_the_extractor(tmp_path: Path) -> None:
     code = (
-        "import features, sys; from benchmarks.cli import main;"
-        "features.REGISTRY['nanny'] = ('tests.fake_plugins:NaNExtractor', 'NaN on purpose');"
+        "import sys; from mnist_bench import features; from mnist_bench.cli import main;"
+        "features.EXTRACTORS.register('nanny', 'tests.fake_plugins:NaNExtractor');"
         f"sys.exit(main(['run', '--dataset', 'digits', '--features', 'nanny', '--k', '3',"
         f" '--out', {str(tmp_path / 'out')!r}, '--cache-dir', {str(tmp_path / 'c')!r}]))"
     )
@@ -223,7 +223,7 @@ def test_nan_features_are_refused_naming_the_extractor(tmp_path: Path) -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env=dict(os.environ),
     )
     assert done.returncode == 2, done.stderr
     assert "extractor 'nanny' produced NaN or inf features for 899 images" in done.stderr

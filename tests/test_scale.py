@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import datasets, scale
+from mnist_bench.data import datasets, scale
 
 
 @pytest.fixture(scope="module")
@@ -16,9 +16,9 @@ def pool() -> np.ndarray:
 
 
 def test_same_seed_same_images_other_seed_other_images(tmp_path: Path) -> None:
-    a = scale.load_scale(1000, cache_dir=tmp_path / "a", workers=1)
-    b = scale.load_scale(1000, cache_dir=tmp_path / "b", workers=1)
-    c = scale.load_scale(1000, cache_dir=tmp_path / "c", seed=1, workers=1)
+    a = scale.load_scale(1000, cache_dir=tmp_path / "a", threads=1)
+    b = scale.load_scale(1000, cache_dir=tmp_path / "b", threads=1)
+    c = scale.load_scale(1000, cache_dir=tmp_path / "c", seed=1, threads=1)
     np.testing.assert_array_equal(np.asarray(a.images), np.asarray(b.images))
     np.testing.assert_array_equal(a.labels, b.labels)
     assert a.checksum == b.checksum
@@ -28,7 +28,7 @@ def test_same_seed_same_images_other_seed_other_images(tmp_path: Path) -> None:
 
 
 def test_dataset_shape_labels_and_split(tmp_path: Path) -> None:
-    ds = scale.load_scale(5000, cache_dir=tmp_path, workers=1)
+    ds = scale.load_scale(5000, cache_dir=tmp_path, threads=1)
     assert ds.name == "scale" and len(ds) == 5000
     assert ds.images.shape == (5000, 28, 28) and ds.images.dtype == np.uint8
     assert isinstance(ds.images, np.memmap)
@@ -46,14 +46,14 @@ def test_dataset_shape_labels_and_split(tmp_path: Path) -> None:
 
 
 def test_checksum_covers_n_and_reuses_the_file(tmp_path: Path) -> None:
-    small = scale.load_scale(100, cache_dir=tmp_path, workers=1)
-    big = scale.load_scale(5000, cache_dir=tmp_path, workers=1)
+    small = scale.load_scale(100, cache_dir=tmp_path, threads=1)
+    big = scale.load_scale(5000, cache_dir=tmp_path, threads=1)
     assert small.checksum != big.checksum
     # A smaller N is a prefix of a larger one (chunks are seeded by their index, not by N).
     np.testing.assert_array_equal(np.asarray(small.images), np.asarray(big.images[:100]))
     files = sorted(p.name for p in (tmp_path / "datasets").glob("*.npy"))
     assert len(files) == 2
-    again = scale.load_scale(5000, cache_dir=tmp_path, workers=1)
+    again = scale.load_scale(5000, cache_dir=tmp_path, threads=1)
     assert again.checksum == big.checksum
     assert len(list((tmp_path / "datasets").glob("*.npy"))) == 2
 
@@ -69,8 +69,8 @@ def test_chunks_are_independent_of_order(pool: np.ndarray) -> None:
 
 def test_parallel_generation_equals_serial(tmp_path: Path) -> None:
     n = scale.CHUNK * 2 + 10
-    serial = scale.load_scale(n, cache_dir=tmp_path / "serial", workers=1)
-    parallel = scale.load_scale(n, cache_dir=tmp_path / "parallel", workers=2)
+    serial = scale.load_scale(n, cache_dir=tmp_path / "serial", threads=1)
+    parallel = scale.load_scale(n, cache_dir=tmp_path / "parallel", threads=2)
     np.testing.assert_array_equal(np.asarray(serial.images), np.asarray(parallel.images))
 
 
@@ -81,20 +81,20 @@ def test_registered_and_limit_means_size(tmp_path: Path) -> None:
 
 
 def test_chunked_extraction_equals_whole(pool: np.ndarray) -> None:
-    import features
-    from benchmarks.chunks import transform_blocks
+    from mnist_bench import features
+    from mnist_bench.grid.chunks import transform_blocks
 
     images = pool[:2500]
-    hog = features.make("hog")
+    hog = features.make("hog").fit(images)
     whole = hog.transform(images)
-    serial = np.concatenate(list(transform_blocks(hog, images, workers=1, block=1000)))
-    parallel = np.concatenate(list(transform_blocks(hog, images, workers=2, block=1000)))
+    serial = np.concatenate(list(transform_blocks(hog, images, threads=1, block=1000)))
+    parallel = np.concatenate(list(transform_blocks(hog, images, threads=2, block=1000)))
     np.testing.assert_array_equal(serial, whole)
     np.testing.assert_array_equal(parallel, whole)
 
 
 def test_cache_array_blocks_streams_to_disk(tmp_path: Path) -> None:
-    from benchmarks.cache import Cache
+    from mnist_bench.core.cache import Cache
 
     cache = Cache(tmp_path)
     data = np.arange(60, dtype=np.float32).reshape(20, 3)

@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks import datasets, report, visuals
-from benchmarks.cli import main
+from mnist_bench.cli import main
+from mnist_bench.data import datasets
+from mnist_bench.reporting import report, visuals
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

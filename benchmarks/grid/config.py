@@ -2,6 +2,8 @@
 
 A config names one dataset, the extractors and backends (each a table of parameters), the k
 range, the k at which the grid is evaluated on every seed, the seeds and the thread count.
+``features`` is accepted as an older name of the ``extractors`` table (and ``--features`` of
+``--extractors``).
 Everything is checked before any work starts; a mistake raises :class:`UserError` naming it.
 """
 
@@ -21,28 +23,33 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-import clustering
-import features
-from benchmarks import datasets
-from benchmarks.errors import UserError, unknown
-from benchmarks.system import usable_cores
+from mnist_bench import clustering, features
+from mnist_bench.core.errors import UserError, unknown
+from mnist_bench.core.system import usable_cores
+from mnist_bench.data import datasets
 
-CONFIG_DIR = Path(__file__).parent / "configs"
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "default.toml"
 DEFAULT_EVAL_K = 10
 
 
 @dataclass
 class GridConfig:
-    """A validated grid. ``features`` and ``backends`` map a plug-in name to its parameters."""
+    """A validated grid. ``extractors`` and ``backends`` map a plug-in name to its parameters.
+
+    An entry of ``extractors`` with a ``steps`` list is a chain: ``{"steps": ["autoencoder",
+    "umap"], "umap": {...}}`` (each step's parameters under its name). ``backend_extractors``
+    limits a backend to some extractors (``{"gmm": ["umap"]}``); others run on every extractor.
+    """
 
     name: str = "custom"
     dataset: str = "mnist"
     limit: int | None = None
     splits: list[str] = field(default_factory=lambda: ["all"])
     holdout_split: bool = True
-    features: dict[str, dict[str, Any]] = field(default_factory=lambda: {"raw": {}})
+    extractors: dict[str, dict[str, Any]] = field(default_factory=lambda: {"raw": {}})
     backends: dict[str, dict[str, Any]] = field(default_factory=lambda: {"sklearn": {}})
+    backend_extractors: dict[str, list[str]] = field(default_factory=dict)
     k: list[int] = field(default_factory=lambda: [DEFAULT_EVAL_K])
     eval_k: int | None = None
     seeds: list[int] = field(default_factory=lambda: [0])
@@ -53,26 +60,41 @@ class GridConfig:
         self.validate()
 
     @property
-    def n_threads(self) -> int:
+    def threads_in_use(self) -> int:
         """The thread count every backend and extractor gets (``threads = 0``: all usable cores)."""
         return self.threads or usable_cores()
 
     def validate(self) -> None:
-        if self.dataset not in datasets.DATASETS:
-            raise unknown("dataset", self.dataset, datasets.DATASETS)
+        datasets.DATASETS.get(self.dataset)  # an unknown name fails here
         for split in self.splits:
             if split not in datasets.SPLITS:
                 raise unknown("split", split, datasets.SPLITS)
-        for name, params in self.features.items():
-            features.make(name, **params)  # unknown names and parameters fail here
+        for name in self.extractors:
+            for step, params in self.steps(name):
+                _check_params(f"extractor {step!r}", features.make(step, **params))
         for name, params in self.backends.items():
-            reserved = {"n_clusters", "seed", "n_threads"} & set(params)
+            reserved = {"n_clusters", "seed", "threads"} & set(params)
             if reserved:
                 raise UserError(
                     f"backend {name!r}: {sorted(reserved)} are set by the grid, not per backend"
                 )
-            clustering.make(name, **params)
-        if not self.features:
+            _check_params(f"backend {name!r}", clustering.make(name, **params))
+        if not isinstance(self.backend_extractors, dict):
+            raise UserError(
+                "backend_extractors must be a table: backend = [extractor names], e.g. "
+                'gmm = ["umap"]'
+            )
+        for backend, names in self.backend_extractors.items():
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise UserError(f"backend_extractors.{backend} must be a list of extractor names")
+        for name in self.extractors:
+            for step, params in self.steps(name)[1:]:
+                if features.make(step, **params).supervised:
+                    raise UserError(
+                        f"extractor {name!r}: step {step!r} learns from labels; only the first "
+                        "step of a chain may be supervised"
+                    )
+        if not self.extractors:
             raise UserError("no extractor selected")
         if not self.backends:
             raise UserError("no backend selected")
@@ -97,10 +119,19 @@ class GridConfig:
                 "choose one of the k values"
             )
 
+    def steps(self, name: str) -> list[tuple[str, dict[str, Any]]]:
+        """The chain of extractor ``name``: ``[(plug-in, parameters), ...]`` (one step if plain)."""
+        return chain_steps(name, self.extractors[name])
+
+    def runs(self, backend: str, extractor: str) -> bool:
+        """Whether ``backend`` runs on ``extractor`` (``backend_extractors`` may limit it)."""
+        allowed = self.backend_extractors.get(backend)
+        return allowed is None or extractor in allowed
+
     def hash(self) -> str:
         """A hash of everything that determines the result rows (the name aside)."""
         data = {key: value for key, value in asdict(self).items() if key != "name"}
-        data["n_threads"] = self.n_threads
+        data["threads"] = self.threads_in_use
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:
@@ -108,6 +139,42 @@ class GridConfig:
 
 
 _KEYS = {f for f in GridConfig.__dataclass_fields__}
+
+
+def _check_params(what: str, plugin: Any) -> None:
+    """Check a plug-in's parameters against its declared constraints, before any work.
+
+    Plug-ins are scikit-learn estimators; ``_validate_params`` checks ``_parameter_constraints``
+    and raises a ValueError naming the parameter, the value and what is allowed.
+    """
+    try:
+        plugin._validate_params()
+    except ValueError as exc:
+        raise UserError(f"{what}: {exc}") from None
+
+
+def chain_steps(name: str, table: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The steps of extractor ``name`` whose config table is ``table``.
+
+    A plain extractor is one step, ``[(name, table)]``; a chain's table has ``steps`` (a list of
+    extractor names) and each step's parameters in a table under the step's name.
+    """
+    if "steps" not in table:
+        return [(name, table)]
+    steps = table["steps"]
+    if not isinstance(steps, list) or not steps or not all(isinstance(s, str) for s in steps):
+        raise UserError(f"extractors.{name}.steps must be a non-empty list of extractor names")
+    if len(set(steps)) != len(steps):
+        raise UserError(f"extractors.{name}.steps names a step twice: {steps}")
+    if name in features.EXTRACTORS:
+        raise UserError(f"chain {name!r} has the name of an extractor; name it otherwise")
+    extra = sorted(set(table) - {"steps", *steps})
+    if extra:
+        raise UserError(f"extractors.{name} has {extra}, which are not among its steps {steps}")
+    for step in steps:
+        if not isinstance(table.get(step, {}), dict):
+            raise UserError(f"extractors.{name}.{step} must be a table of parameters")
+    return [(step, dict(table.get(step, {}))) for step in steps]
 
 
 def parse_ks(text: str | int | list[Any]) -> list[int]:
@@ -174,12 +241,18 @@ def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
 def from_mapping(data: dict[str, Any], name: str = "custom") -> GridConfig:
     """Build a :class:`GridConfig` from a parsed TOML mapping, naming any unknown key."""
     data = dict(data)
+    if "features" in data:  # the older name of the extractors table
+        if "extractors" in data:
+            raise UserError(
+                "config has both 'extractors' and 'features' (its older name): keep one"
+            )
+        data["extractors"] = data.pop("features")
     for key in data:
         if key not in _KEYS:
             close = difflib.get_close_matches(key, sorted(_KEYS), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise UserError(f"unknown config key {key!r}{hint}; known: {', '.join(sorted(_KEYS))}")
-    for table in ("features", "backends"):
+    for table in ("extractors", "backends"):
         if table in data:
             value = data[table]
             if isinstance(value, list):
@@ -196,9 +269,17 @@ def from_mapping(data: dict[str, Any], name: str = "custom") -> GridConfig:
         data["limit"] = None
     data.setdefault("name", name)
     try:
-        return GridConfig(**data)
+        cfg = GridConfig(**data)
     except TypeError as exc:  # wrong value types that validate() did not catch
         raise UserError(f"bad config: {exc}") from None
+    # names in backend_extractors: the file's extractors (a chain among them) or plug-ins
+    for backend, names in cfg.backend_extractors.items():
+        for extractor in names:
+            if extractor not in cfg.extractors and extractor not in features.EXTRACTORS:
+                raise unknown(
+                    f"extractor in backend_extractors.{backend}", extractor, cfg.extractors
+                )
+    return cfg
 
 
 def load(
@@ -206,7 +287,7 @@ def load(
 ) -> GridConfig:
     """The config in ``path`` (default: ``default.toml``) with CLI ``overrides`` applied.
 
-    ``overrides["features"]``/``["backends"]`` are lists of names: a named plug-in keeps the
+    ``overrides["extractors"]``/``["backends"]`` are lists of names: a named plug-in keeps the
     parameters the file gives it, and gets its defaults otherwise.
     """
     path = Path(path) if path is not None else DEFAULT_CONFIG
@@ -218,7 +299,7 @@ def load(
     for key, value in (overrides or {}).items():
         if value is None:
             continue
-        if key in ("features", "backends"):
+        if key in ("extractors", "backends"):
             merged[key] = {n: dict(merged[key].get(n, {})) for n in value}
         else:
             merged[key] = value

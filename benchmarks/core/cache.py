@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from filelock import FileLock
 
-from benchmarks.atomic import atomic_path, remove_stale_temporaries, write_text
+from mnist_bench.core.atomic import atomic_path, remove_stale_temporaries, write_text
 
 log = logging.getLogger(__name__)
 

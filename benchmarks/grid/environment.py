@@ -11,8 +11,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from benchmarks.config import GridConfig
-from benchmarks.datasets import Dataset
+from mnist_bench.data.datasets import Dataset
+from mnist_bench.grid.config import GridConfig
 
 PACKAGES = (
     "mnist-bench",
@@ -92,7 +92,7 @@ def collect(cfg: GridConfig, ds: Dataset) -> dict[str, Any]:
         "platform": platform.platform(),
         "cpu": cpu_model(),
         "n_cpus": os.cpu_count(),
-        "n_threads": cfg.n_threads,
+        "threads": cfg.threads_in_use,
         "threadpools": threadpools(),
         "packages": package_versions(),
         "dataset": {"name": ds.name, "n_images": len(ds), "checksum": ds.checksum},

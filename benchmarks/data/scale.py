@@ -25,15 +25,14 @@ import os
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from filelock import FileLock
 
-from benchmarks.system import usable_cores
-
-if TYPE_CHECKING:
-    from benchmarks.datasets import Dataset
+from mnist_bench.core.cache import default_cache_dir
+from mnist_bench.core.errors import UserError
+from mnist_bench.core.system import usable_cores
+from mnist_bench.data.datasets import Dataset, load_mnist
 
 #: Bump whenever the same (N, seed) would give other images.
 VERSION = 1
@@ -117,28 +116,28 @@ def _worker_chunk(chunk: int, seed: int) -> np.ndarray:
 
 @contextlib.contextmanager
 def _chunks(
-    pool: np.ndarray, order: np.ndarray, n_chunks: int, seed: int, workers: int
+    pool: np.ndarray, order: np.ndarray, n_chunks: int, seed: int, threads: int
 ) -> Iterator[Iterator[tuple[int, np.ndarray]]]:
-    """``(chunk index, images)`` for every chunk, made by ``workers`` processes (in order)."""
-    if workers <= 1 or n_chunks <= 1:
+    """``(chunk index, images)`` for every chunk, made by ``threads`` processes (in order)."""
+    if threads <= 1 or n_chunks <= 1:
         yield ((c, generate_chunk(pool, order, c, seed)) for c in range(n_chunks))
         return
     with ProcessPoolExecutor(
-        max_workers=workers, initializer=_init_worker, initargs=(pool, order)
+        max_workers=threads, initializer=_init_worker, initargs=(pool, order)
     ) as executor:
         results = executor.map(_worker_chunk, range(n_chunks), [seed] * n_chunks)
         yield enumerate(results)
 
 
 def write_images(
-    path: Path, pool: np.ndarray, order: np.ndarray, n: int, seed: int, workers: int
+    path: Path, pool: np.ndarray, order: np.ndarray, n: int, seed: int, threads: int
 ) -> None:
     """Generate the first ``n`` images into the ``.npy`` file ``path`` (atomically)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, *pool.shape[1:]))
         n_chunks = -(-n // CHUNK)
-        with _chunks(pool, order, n_chunks, seed, workers) as chunks:
+        with _chunks(pool, order, n_chunks, seed, threads) as chunks:
             for c, images in chunks:
                 start = c * CHUNK
                 stop = min(n, start + CHUNK)
@@ -157,21 +156,17 @@ def load_scale(
     *,
     cache_dir: str | os.PathLike[str] | None = None,
     seed: int = 0,
-    workers: int | None = None,
+    threads: int | None = None,
 ) -> Dataset:
-    """The ``scale`` dataset of ``limit`` images (default :data:`DEFAULT_N`), made on first use.
+    """Augmented MNIST of any size (``--limit N``, default 70,000), generated and cached.
 
     Parameters
     ----------
     limit : number of images N to generate (``--limit``).
     cache_dir : cache folder; the images go to ``cache_dir/datasets`` (default: the suite's).
     seed : generator seed.
-    workers : processes generating chunks (default: all usable cores).
+    threads : processes generating chunks (default: all usable cores).
     """
-    from benchmarks.cache import default_cache_dir
-    from benchmarks.datasets import Dataset, load_mnist
-    from benchmarks.errors import UserError
-
     n = DEFAULT_N if limit is None else int(limit)
     if n < 1:
         raise UserError(f"--limit {n} is out of range for dataset 'scale': it must be >= 1")
@@ -187,7 +182,7 @@ def load_scale(
     with FileLock(str(path) + ".lock"):
         images = _open(path, (n, *pool.shape[1:]))
         if images is None:
-            write_images(path, pool, order, n, seed, workers or usable_cores())
+            write_images(path, pool, order, n, seed, threads or usable_cores())
             images = _open(path, (n, *pool.shape[1:]))
             assert images is not None
     src = source_indices(n, len(pool), seed)

@@ -28,14 +28,15 @@ from typing import Any
 
 import pandas as pd
 
-from benchmarks.errors import UserError
-from benchmarks.report import markdown_table
+from mnist_bench.core import vocabulary as words
+from mnist_bench.core.errors import UserError
+from mnist_bench.reporting.tables import markdown_table
 
-KEY = ["dataset", "split", "extractor", "backend", "k", "seed"]
-CELL = ["dataset", "split", "extractor", "backend"]
+KEY = list(words.ROW_KEY)
+CELL = list(words.CELL_KEY)
 #: Scores where higher is better, compared with an absolute tolerance.
-SCORES = ["purity", "macro_purity", "acc", "nmi", "ari"]
-SCORE_HEADERS = ["purity", "macro purity", "acc", "NMI", "ARI"]
+SCORES = list(words.METRICS)
+SCORE_HEADERS = [words.METRIC_SHORT_HEADERS[m] for m in SCORES]
 #: Times closer than this (seconds) are never flagged, whatever their ratio.
 MIN_TIME_S = 0.05
 #: At most this many findings are listed above the tables.
@@ -64,7 +65,7 @@ def load(run_dir: Path) -> pd.DataFrame:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UserError(f"no such run folder: {run_dir}")
-    path = run_dir / "results.csv"
+    path = run_dir / words.RESULTS
     if not path.is_file():
         raise UserError(
             f"no results.csv in {run_dir}: is it the output folder of `mnist-bench run`?"
@@ -92,7 +93,7 @@ def _key_text(row: pd.Series | dict[str, Any]) -> str:
 
 def _env(run_dir: Path) -> dict[str, Any]:
     try:
-        return json.loads((Path(run_dir) / "environment.json").read_text())
+        return json.loads((Path(run_dir) / words.ENVIRONMENT).read_text())
     except (OSError, json.JSONDecodeError):
         return {}
 
@@ -143,7 +144,7 @@ def _seeds(values: Any) -> str:
 
 
 def _name(row: pd.Series | dict[str, Any], with_dataset: bool) -> str:
-    name = f"{row['extractor']} × {row['backend']}"
+    name = words.cell_label(str(row["extractor"]), str(row["backend"]))
     return f"{row['dataset']}: {name}" if with_dataset else name
 
 

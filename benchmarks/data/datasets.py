@@ -1,4 +1,5 @@
-"""Datasets: a registry of names -> loaders that return a :class:`Dataset` of uint8 images.
+"""Datasets: loaders registered in the ``mnist_bench.datasets`` entry-point group, each returning a
+:class:`Dataset` of uint8 images.
 
 ``mnist`` reads the four IDX files in ``data/mnist`` (or ``$MNIST_DATA_DIR``) and verifies the
 SHA-256 of their decompressed content against ``SHA256SUMS.content``; ``digits`` is
@@ -13,16 +14,18 @@ import hashlib
 import inspect
 import os
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks import scale
-from benchmarks.errors import UserError, unknown
+from mnist_bench.core.errors import UserError, unknown
+from mnist_bench.core.registry import Registry
 
 SPLITS = ("all", "train", "test")
+#: Loaders by name. A loader takes no argument and returns the whole dataset, which ``--limit``
+#: subsets; a generated dataset's loader takes ``limit`` and ``cache_dir`` and makes that many.
+DATASETS = Registry("dataset", "mnist_bench.datasets")
 
 _MNIST_FILES = {
     "train_images": ("train-images-idx3-ubyte", 0x00000803),
@@ -155,7 +158,9 @@ def read_idx(path: Path, expected_sha256: str, expected_magic: int) -> np.ndarra
 
 
 def load_mnist() -> Dataset:
-    """All 70,000 MNIST images: the 60,000 training images first, then the 10,000 test images."""
+    """MNIST, 70,000 28x28 digits from data/mnist (checksummed IDX files).
+
+    The 60,000 training images come first, then the 10,000 test images."""
     folder = mnist_dir()
     sums = _read_sums(folder)
     arrays = {}
@@ -171,9 +176,10 @@ def load_mnist() -> Dataset:
 
 
 def load_digits() -> Dataset:
-    """scikit-learn's bundled 8x8 digits (1,797 images, grey levels 0..16 scaled to 0..255).
+    """scikit-learn's bundled 8x8 digits, 1,797 images (fast tests).
 
-    The first 80% of each class (in file order) are the training images.
+    Grey levels 0..16 are scaled to 0..255. The first 80% of each class (in file order) are the
+    training images.
     """
     from sklearn.datasets import load_digits as sk_load_digits
 
@@ -188,13 +194,6 @@ def load_digits() -> Dataset:
     return Dataset("digits", images, labels, is_train, checksum)
 
 
-DATASETS: dict[str, tuple[Callable[[], Dataset], str]] = {
-    "mnist": (load_mnist, "MNIST, 70,000 28x28 digits from data/mnist (checksummed IDX files)"),
-    "digits": (load_digits, "scikit-learn's bundled 8x8 digits, 1,797 images (fast tests)"),
-    "scale": (scale.load_scale, "augmented MNIST, N = --limit images (70,000), generated"),
-}
-
-
 def load(
     name: str, limit: int | None = None, cache_dir: str | os.PathLike[str] | None = None
 ) -> Dataset:
@@ -203,9 +202,7 @@ def load(
     A generated dataset (its loader takes ``limit``, as ``scale`` does) is instead made with
     ``limit`` images, stored under ``cache_dir`` (default: the suite's cache folder).
     """
-    if name not in DATASETS:
-        raise unknown("dataset", name, DATASETS)
-    loader = DATASETS[name][0]
+    loader = DATASETS.load(name)
     if "limit" in inspect.signature(loader).parameters:
         return loader(limit, cache_dir=cache_dir)  # type: ignore[call-arg]
     return loader().subset(limit)

@@ -3,8 +3,8 @@
 
 It opens with a one-screen summary (best cell per metric, the grid at eval_k as mean ± std
 over seeds), then the details: cluster montages and confusion heatmaps (drawn by
-:mod:`benchmarks.visuals` from the run's ``labels/`` and the dataset, and only linked when they
-can be drawn), elbow, runtime, the seed blog's figures and the run environment.
+:mod:`mnist_bench.reporting.visuals` from the run's ``labels/`` and the dataset, and only linked
+when they can be drawn), elbow, runtime, the seed blog's figures and the run environment.
 
 ``mnist-bench report DIR`` calls :func:`render`, so a report can be re-rendered at any time; it
 redraws missing montages and heatmaps.
@@ -17,40 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from tabulate import tabulate
 
-from benchmarks import plots, visuals
-from benchmarks.atomic import atomic_open, write_text
-from benchmarks.errors import UserError
-from clustering.elbow import KNEE_METHOD, knee
-
-METRICS = ["purity", "macro_purity", "acc", "nmi", "ari"]
-#: The seed blog's published figures: macro purity of KMeans (k=10) on CNN features, split "all".
-SEED_BLOG = [
-    ("lenet", "LeNet logits + KMeans (the blog post)", 0.8904),
-    ("convnet", "Keras MNIST convnet, 128-d dense layer (its update)", 0.985),
-]
-
-
-def markdown_table(rows: list[list[Any]], headers: list[str]) -> str:
-    """A GitHub markdown table of already formatted cells (tabulate, no number parsing)."""
-    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
-
-
-def write_results(frame: pd.DataFrame, out_dir: Path) -> None:
-    """Write ``results.csv`` atomically (floats at full precision)."""
-    with atomic_open(out_dir / "results.csv", "w") as fh:
-        frame.to_csv(fh, index=False, float_format="%.17g")
-
-
-def read_results(out_dir: Path) -> pd.DataFrame:
-    path = out_dir / "results.csv"
-    if not path.is_file():
-        raise UserError(f"no results.csv in {out_dir}: run `mnist-bench run --out {out_dir}` first")
-    try:
-        return pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read {path}: {exc}") from None
+from mnist_bench.clustering.elbow import KNEE_METHOD, knee
+from mnist_bench.core import vocabulary as words
+from mnist_bench.core.atomic import write_text
+from mnist_bench.core.errors import UserError
+from mnist_bench.core.vocabulary import METRICS, row_cell_label
+from mnist_bench.grid.results import read_results
+from mnist_bench.reporting import maps, plots, visuals
+from mnist_bench.reporting.literature import LABEL_FREE, SEED_BLOG
+from mnist_bench.reporting.tables import markdown_table, mean_std
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -60,48 +36,29 @@ def _read_json(path: Path) -> dict[str, Any]:
         return {}
 
 
-def cell_name(row: pd.Series | dict[str, Any]) -> str:
-    name = f"{row['extractor']} × {row['backend']}"
-    return name + " (supervised)" if bool(row["supervised"]) else name
-
-
-def mean_std(values: pd.Series, digits: int = 3) -> str:
-    """``0.635 ± 0.004`` (sample std over seeds), or the value alone for a single seed."""
-    values = values.dropna()
-    if values.empty:
-        return "–"
-    if len(values) == 1:
-        return f"{values.iloc[0]:.{digits}f}"
-    return f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f}"
-
-
 def grid_table(evals: pd.DataFrame) -> str:
     """Extractor x backend at eval_k: each metric as mean ± std over seeds, median fit time."""
     rows = []
+    with_choice = "objective" in evals
     for (_, _), group in evals.groupby(["extractor", "backend"], sort=False):
         first = group.iloc[0]
         rows.append(
-            [cell_name(first), int(first["feature_dim"]), len(group)]
+            [row_cell_label(first), int(first["feature_dim"]), len(group)]
             + [mean_std(group[m]) for m in METRICS]
             + [f"{group['fit_s'].median():.2f}"]
         )
-    headers = [
-        "cell",
-        "dim",
-        "seeds",
-        "purity",
-        "macro purity",
-        "acc (Hungarian)",
-        "NMI",
-        "ARI",
-        "fit s (median)",
-    ]
+        if with_choice:
+            pick = chosen(group)
+            rows[-1].append(f"{int(pick['seed'])}: {pick['acc']:.3f} / {pick['macro_purity']:.3f}")
+    headers = ["cell", "dim", "seeds", *words.METRIC_HEADERS.values(), "fit s (median)"]
+    if with_choice:
+        headers.append("best-objective seed: acc / macro purity")
     return markdown_table(rows, headers)
 
 
 def best_cells(evals: pd.DataFrame) -> str:
     """The best cell for each metric (highest mean over seeds)."""
-    means = evals.groupby(["extractor", "backend"], sort=False)[METRICS].mean()
+    means = evals.groupby(["extractor", "backend"], sort=False)[list(METRICS)].mean()
     rows = []
     for metric in METRICS:
         ext, backend = means[metric].idxmax()
@@ -109,11 +66,98 @@ def best_cells(evals: pd.DataFrame) -> str:
         rows.append(
             [
                 metric,
-                cell_name({"extractor": ext, "backend": backend, "supervised": sup}),
+                words.cell_label(ext, backend, sup),
                 f"{means.loc[(ext, backend), metric]:.3f}",
             ]
         )
     return markdown_table(rows, ["metric", "best cell", "mean"])
+
+
+def chosen(group: pd.DataFrame) -> pd.Series:
+    """The row a user would pick without labels: the seed with the best objective.
+
+    The backend's objective (column ``objective``: WCSS, lowest best, or a mixture's
+    log-likelihood, highest best) with its value in ``objective_value``; results written before
+    those columns existed fall back to the lowest WCSS.
+    """
+    if "objective" in group and group["objective"].notna().all():
+        direction = words.OBJECTIVES[str(group["objective"].iloc[0])]
+        values = group["objective_value"]
+    else:
+        direction, values = "min", group["wcss"]
+    return group.loc[values.idxmin() if direction == "min" else values.idxmax()]
+
+
+def _by_cell(evals: pd.DataFrame) -> list[pd.DataFrame]:
+    return [g for _, g in evals.groupby(["extractor", "backend"], sort=False)]
+
+
+def summary_table(evals: pd.DataFrame) -> str:
+    """The best label-free cell, then the best supervised one, by mean Hungarian accuracy.
+
+    Each with its mean ± std over seeds and the scores of the seed chosen without labels.
+    """
+    rows = []
+    for supervised, kind in ((False, "label-free"), (True, "supervised")):
+        cells = [g for g in _by_cell(evals) if bool(g["supervised"].iloc[0]) == supervised]
+        if not cells:
+            continue
+        best = max(cells, key=lambda g: g["acc"].mean())
+        pick = chosen(best)
+        rows.append(
+            [
+                f"best {kind}",
+                row_cell_label(best.iloc[0]),
+                mean_std(best["acc"]),
+                mean_std(best["nmi"]),
+                mean_std(best["macro_purity"]),
+                f"seed {int(pick['seed'])}: {pick['acc']:.3f} / {pick['nmi']:.3f} / "
+                f"{pick['macro_purity']:.3f}",
+            ]
+        )
+    headers = [
+        "",
+        "cell",
+        "acc (Hungarian)",
+        "NMI",
+        "macro purity",
+        "best-objective seed: acc / NMI / macro purity",
+    ]
+    return markdown_table(rows, headers)
+
+
+def label_free_section(evals_all: pd.DataFrame) -> list[str]:
+    """Our label-free cells beside the published label-free figures on MNIST."""
+    ours = [g for g in _by_cell(evals_all) if not bool(g["supervised"].iloc[0])]
+    if not ours:
+        return []
+    rows = []
+    for group in sorted(ours, key=lambda g: -g["acc"].mean()):
+        pick = chosen(group)
+        rows.append(
+            [
+                row_cell_label(group.iloc[0]),
+                mean_std(group["acc"]),
+                f"{pick['acc']:.3f} (seed {int(pick['seed'])})",
+                mean_std(group["nmi"]),
+                mean_std(group["ari"]),
+            ]
+        )
+    published = [[method, acc, source] for method, acc, source in LABEL_FREE]
+    return [
+        "## Label-free clustering: ours beside the published figures",
+        "",
+        "Published (MNIST, 70,000 images, k = 10, Hungarian accuracy unless said otherwise):",
+        "",
+        markdown_table(published, ["method", "ACC", "source"]),
+        "",
+        f"Ours, split `all` ({int(evals_all.n_samples.iloc[0]):,} images): mean ± std over seeds, "
+        "and the seed a user would pick without labels (the backend's best objective: lowest "
+        "WCSS, or highest log-likelihood for a mixture):",
+        "",
+        markdown_table(rows, ["cell", "acc (Hungarian)", "acc, best-objective seed", "NMI", "ARI"]),
+        "",
+    ]
 
 
 def elbow_section(frame: pd.DataFrame, out_dir: Path, split: str) -> list[str]:
@@ -123,11 +167,11 @@ def elbow_section(frame: pd.DataFrame, out_dir: Path, split: str) -> list[str]:
         return []
     seed = int(sweep["seed"].min())
     sweep = sweep[sweep.seed == seed]
-    curves = sweep.assign(cell=sweep.apply(cell_name, axis=1)).pivot_table(
+    curves = sweep.assign(cell=sweep.apply(row_cell_label, axis=1)).pivot_table(
         index="k", columns="cell", values="wcss", sort=False
     )
     knees = {cell: knee(list(curves.index), list(curves[cell].values)) for cell in curves.columns}
-    png = f"elbow_{split}.png"
+    png = words.elbow_file(split)
     title = f"Elbow: WCSS by k ({frame.dataset.iloc[0]}, split {split}, seed {seed})"
     plots.elbow(curves, knees, out_dir / png, title)
     table = [[k, *[f"{curves.loc[k, c]:.4g}" for c in curves.columns]] for k in curves.index]
@@ -162,7 +206,7 @@ def runtime_section(frame: pd.DataFrame) -> list[str]:
         fit_s, acc = first["extractor_fit_s"], first["extractor_test_acc"]
         ext_rows.append(
             [
-                ext + (" (supervised)" if bool(first.supervised) else ""),
+                ext + (words.SUPERVISED_MARK if bool(first.supervised) else ""),
                 f"{first.extract_s:.2f}",
                 "–" if pd.isna(fit_s) else f"{fit_s:.1f}",
                 "–" if pd.isna(acc) else f"{acc:.4f}",
@@ -174,7 +218,7 @@ def runtime_section(frame: pd.DataFrame) -> list[str]:
         sweep = group[group.in_sweep]
         fit_rows.append(
             [
-                cell_name(group.iloc[0]),
+                row_cell_label(group.iloc[0]),
                 split,
                 f"{at_eval.fit_s.median():.2f}",
                 f"{at_eval.predict_s.median():.3f}",
@@ -266,7 +310,7 @@ def header(frame: pd.DataFrame, env: dict[str, Any]) -> list[str]:
         f"- **date**: {env.get('date', 'unknown')}",
         f"- **git commit**: {(git.get('commit') or 'unknown')[:12]}{dirty}",
         f"- **CPU**: {env.get('cpu', 'unknown')}; threads per backend: "
-        f"{', '.join(str(v) for v in sorted(frame.n_threads.unique()))}; "
+        f"{', '.join(str(v) for v in sorted(frame.threads.unique()))}; "
         f"BLAS/OpenMP: {blas or 'unknown'}",
         "- **packages**: " + ", ".join(f"{k} {v}" for k, v in packages.items()),
     ]
@@ -288,20 +332,26 @@ def context_line(frame: pd.DataFrame, env: dict[str, Any], eval_k: int, seeds: l
     )
 
 
-def clusters_section(links: dict[visuals.Cell, tuple[str, str]], eval_k: int) -> list[str]:
-    """Links to each cell's cluster montage and confusion heatmap, and the pictures, folded."""
+def clusters_section(
+    links: dict[visuals.Cell, tuple[str, str]], map_links: dict[visuals.Cell, str], eval_k: int
+) -> list[str]:
+    """Links to each cell's cluster montage, confusion heatmap and (label-free cells) 2-D map."""
     if not links:
         return []
-    rows = [
-        [
-            visuals_cell_name(cell),
-            f"`{cell.split}`",
-            cell.seed,
-            f"[montage]({m})",
-            f"[heatmap]({h})",
-        ]
-        for cell, (m, h) in links.items()
-    ]
+    with_maps = bool(map_links)
+    rows = []
+    for cell, (m, h) in links.items():
+        rows.append(
+            [
+                visuals_cell_name(cell),
+                f"`{cell.split}`",
+                cell.seed,
+                f"[montage]({m})",
+                f"[heatmap]({h})",
+            ]
+        )
+        if with_maps:
+            rows[-1].append(f"[map]({map_links[cell]})" if cell in map_links else "–")
     pictures = []
     for cell, (montage, heatmap) in links.items():
         pictures += [
@@ -312,15 +362,26 @@ def clusters_section(links: dict[visuals.Cell, tuple[str, str]], eval_k: int) ->
             f"![confusion heatmap of {cell.stem}]({heatmap})",
             "",
         ]
+        if cell in map_links:
+            pictures += [f"![2-D map of {cell.stem}]({map_links[cell]})", ""]
+    headers = ["cell", "split", "seed", "montage", "heatmap"] + (["2-D map"] if with_maps else [])
+    maps_text = (
+        f" For each label-free cell, a **2-D map** of a seeded sample of up to "
+        f"{maps.N_POINTS:,} images (a 2-D UMAP of their pixels, the same layout for every "
+        "cell), coloured by cluster, with a cross on each image whose digit differs from its "
+        "cluster's majority."
+        if with_maps
+        else ""
+    )
     return [
         f"## Clusters at k = {eval_k}",
         "",
         f"For each cell (first seed): a **montage** with a row of up to {visuals.N_SAMPLES} random "
         "images per cluster, labelled with the cluster's majority digit, size and purity (red: "
         "images of another digit), and a **confusion heatmap** of true digit × cluster, the "
-        "clusters in the order of their Hungarian matching to the digits.",
+        "clusters in the order of their Hungarian matching to the digits." + maps_text,
         "",
-        markdown_table(rows, ["cell", "split", "seed", "montage", "heatmap"]),
+        markdown_table(rows, headers),
         "",
         "<details><summary>Show all montages and heatmaps</summary>",
         "",
@@ -331,9 +392,7 @@ def clusters_section(links: dict[visuals.Cell, tuple[str, str]], eval_k: int) ->
 
 
 def visuals_cell_name(cell: visuals.Cell) -> str:
-    return cell_name(
-        {"extractor": cell.extractor, "backend": cell.backend, "supervised": cell.supervised}
-    )
+    return words.cell_label(cell.extractor, cell.backend, cell.supervised)
 
 
 def render(out_dir: str | Path) -> Path:
@@ -341,9 +400,9 @@ def render(out_dir: str | Path) -> Path:
     out_dir = Path(out_dir)
     frame = read_results(out_dir)
     if frame.empty:
-        raise UserError(f"{out_dir / 'results.csv'} has no rows")
-    env = _read_json(out_dir / "environment.json")
-    bench = _read_json(out_dir / "benchmark.json")
+        raise UserError(f"{out_dir / words.RESULTS} has no rows")
+    env = _read_json(out_dir / words.ENVIRONMENT)
+    bench = _read_json(out_dir / words.BENCHMARK)
     evals = frame[frame.eval_k]
     eval_k = int(evals.k.iloc[0])
     seeds = sorted(evals.seed.unique())
@@ -353,9 +412,20 @@ def render(out_dir: str | Path) -> Path:
     lines += [
         f"## Summary (k = {eval_k}, split `{main_split}`, seeds {', '.join(map(str, seeds))})",
         "",
-        best_cells(evals[evals.split == main_split]),
-        "",
     ]
+    if "objective" in evals:
+        lines += [
+            "The question this suite answers: how well can MNIST be clustered **without labels**? "
+            "The best label-free cell first, then the best cell whose features were trained on "
+            "the labels (mean ± std over seeds, and the seed a user would pick without labels: "
+            "the one with the backend's best objective).",
+            "",
+            summary_table(evals[evals.split == main_split]),
+            "",
+            "Best cell per metric (mean over seeds):",
+            "",
+        ]
+    lines += [best_cells(evals[evals.split == main_split]), ""]
     for split in splits:
         part = evals[evals.split == split]
         lines += [
@@ -371,7 +441,9 @@ def render(out_dir: str | Path) -> Path:
         "seeds. *Supervised* extractors were trained on the labelled training images, so their "
         "scores on split `all` include images they saw; split `test` holds only unseen images.",
         "",
-        *clusters_section(visuals.ensure(out_dir, frame, env), eval_k),
+        *clusters_section(
+            visuals.ensure(out_dir, frame, env), maps.ensure(out_dir, frame, env), eval_k
+        ),
         "## Elbow",
         "",
         f"The k sweep runs on seed {seeds[0]} only"
@@ -382,6 +454,8 @@ def render(out_dir: str | Path) -> Path:
     for split in splits:
         lines += elbow_section(frame, out_dir, split)
     lines += runtime_section(frame)
+    if "objective" in evals and not evals[evals.split == "all"].empty:
+        lines += label_free_section(evals[evals.split == "all"])
     lines += seed_blog_section(evals[evals.split == "all"])
     lines += benchmark_section(bench)
     lines += ["## Run environment", "", *header(frame, env), ""]
@@ -389,6 +463,6 @@ def render(out_dir: str | Path) -> Path:
         "Every number in the tables above is read from `results.csv` in this folder; the "
         "montages and heatmaps are drawn from `labels/` and the dataset."
     ]
-    path = out_dir / "REPORT.md"
+    path = out_dir / words.REPORT
     write_text(path, "\n".join(lines) + "\n")
     return path

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks.atomic import write_bytes
+from mnist_bench.core.atomic import write_bytes
 
 
 def _figure():

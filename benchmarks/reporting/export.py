@@ -1,10 +1,10 @@
 """``mnist-bench export``: one extractor's features of every image, with index, split and label.
 
-The features come from :func:`benchmarks.runner.extract` with the same cache as ``mnist-bench
-run``, so they are the cached ones (computed and cached first when absent). One row per image of
-the dataset as ``benchmarks.datasets.load(name, limit)`` loads it: ``index`` (its position there,
-as in ``OUT/labels/*.npz``), ``split`` (``train`` or ``test``), ``label`` (the true digit) and the
-feature vector:
+The features come from :func:`mnist_bench.grid.runner.extract` with the same cache as
+``mnist-bench run``, so they are the cached ones (computed and cached first when absent). One row
+per image of the dataset as ``mnist_bench.data.datasets.load(name, limit)`` loads it: ``index``
+(its position there, as in ``OUT/labels/*.npz``), ``split`` (``train`` or ``test``), ``label``
+(the true digit) and the feature vector:
 
 - **parquet** / **csv**: typed columns ``f0 .. f{d-1}`` (float32; CSV floats are written with 9
   significant digits, enough to read every float32 back exactly);
@@ -24,8 +24,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks.atomic import atomic_open
-from benchmarks.errors import UserError
+from mnist_bench.core.atomic import atomic_open
+from mnist_bench.core.cache import Cache, default_cache_dir
+from mnist_bench.core.errors import UserError
+from mnist_bench.data import datasets
+from mnist_bench.grid.config import chain_steps
+from mnist_bench.grid.extraction import extract
 
 FORMATS = ("parquet", "csv", "npz")
 SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".npz": "npz"}
@@ -73,7 +77,8 @@ def export(
 
     Parameters
     ----------
-    name : extractor (see ``mnist-bench list``). params : its keyword parameters.
+    name : extractor (see ``mnist-bench list``), or a chain's name.
+    params : its keyword parameters (a chain's: ``steps`` and each step's table).
     out : file to write. fmt : ``parquet``, ``csv`` or ``npz`` (default: from ``out``'s suffix).
     dataset, limit : the dataset, and the size of its stratified subset (``None``: all images).
     cache_dir : the feature cache (default: that of ``mnist-bench run``).
@@ -82,10 +87,6 @@ def export(
     -------
     The facts written into the file's metadata (extractor, dataset, shape, whether cached).
     """
-    from benchmarks import datasets
-    from benchmarks.cache import Cache, default_cache_dir
-    from benchmarks.runner import extract
-
     out = Path(out)
     fmt = infer_format(out, fmt)
     if fmt == "parquet":
@@ -94,7 +95,7 @@ def export(
         raise UserError(f"--out {out} is a folder; name the file to write")
     ds = datasets.load(dataset, limit)
     cache = Cache(cache_dir or default_cache_dir())
-    feats = extract(ds, name, dict(params or {}), cache)
+    feats = extract(ds, chain_steps(name, dict(params or {})), cache, name=name)
     X = feats.X
     meta = {
         "extractor": name,

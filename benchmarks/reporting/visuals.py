@@ -27,19 +27,20 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
-from benchmarks import plots
-from benchmarks.errors import UserError
+from mnist_bench.core import vocabulary as words
+from mnist_bench.core.errors import UserError
+from mnist_bench.data import datasets
+from mnist_bench.reporting import plots
 
 log = logging.getLogger(__name__)
 
-MONTAGES = "montages"
-HEATMAPS = "heatmaps"
 LABELS = "labels"
 #: Images per cluster row of a montage.
 N_SAMPLES = 12
 #: Seed of the random choice of montage images (fixed, so a re-render draws the same images).
 SAMPLE_SEED = 0
-#: Widest figure, in inches at the 100 dpi of :func:`benchmarks.plots.save` (GitHub shows ~900 px).
+#: Widest figure, in inches at the 100 dpi of :func:`mnist_bench.reporting.plots.save`
+#: (GitHub shows ~900 px).
 MAX_WIDTH_IN = 8.8
 
 
@@ -55,34 +56,28 @@ class Cell:
     supervised: bool
 
     @property
+    def parts(self) -> tuple[str, str, str, int, int]:
+        return (self.split, self.extractor, self.backend, self.k, self.seed)
+
+    @property
     def stem(self) -> str:
         """``{split}-{extractor}-{backend}-k{k}-seed{seed}``: the name of the pictures."""
-        return f"{self.split}-{self.extractor}-{self.backend}-k{self.k}-seed{self.seed}"
+        return words.stem(*self.parts)
 
     @property
     def title(self) -> str:
-        sup = " (supervised)" if self.supervised else ""
-        cell = f"{self.extractor} × {self.backend}{sup}"
+        cell = words.cell_label(self.extractor, self.backend, self.supervised)
         return f"{cell}, split {self.split}, k={self.k}, seed {self.seed}"
 
     def labels(self, out_dir: Path) -> Path:
-        """The runner's labels file of this cell (``runner.labels_path`` names it)."""
-        from benchmarks.runner import labels_path
-
-        row = {
-            "split": self.split,
-            "extractor": self.extractor,
-            "backend": self.backend,
-            "k": self.k,
-            "seed": self.seed,
-        }
-        return labels_path(Path(out_dir), row)
+        """The labels file the runner wrote for this cell."""
+        return Path(out_dir) / words.labels_file(*self.parts)
 
     def montage(self, out_dir: Path) -> Path:
-        return out_dir / MONTAGES / f"{self.stem}.png"
+        return Path(out_dir) / words.montage_file(*self.parts)
 
     def heatmap(self, out_dir: Path) -> Path:
-        return out_dir / HEATMAPS / f"{self.stem}.png"
+        return Path(out_dir) / words.heatmap_file(*self.parts)
 
 
 def eval_cells(frame: pd.DataFrame) -> list[Cell]:
@@ -292,9 +287,7 @@ def _dataset_spec(frame: pd.DataFrame, env: dict[str, Any]) -> tuple[str, int | 
     return name, limit, None
 
 
-def _load_dataset(frame: pd.DataFrame, env: dict[str, Any]) -> Any:
-    from benchmarks import datasets
-
+def load_dataset(frame: pd.DataFrame, env: dict[str, Any]) -> Any:
     name, limit, checksum = _dataset_spec(frame, env)
     ds = datasets.load(name, limit)
     if checksum is not None and ds.checksum != checksum:
@@ -305,7 +298,7 @@ def _load_dataset(frame: pd.DataFrame, env: dict[str, Any]) -> Any:
     return ds
 
 
-def _read_labels(path: Path, n_images: int, n_expected: int) -> tuple[np.ndarray, np.ndarray]:
+def read_labels(path: Path, n_images: int, n_expected: int) -> tuple[np.ndarray, np.ndarray]:
     with np.load(path, allow_pickle=False) as npz:
         index, labels = np.asarray(npz["index"]), np.asarray(npz["labels"])
     if index.shape != labels.shape or len(index) != n_expected:
@@ -333,7 +326,7 @@ def ensure(out_dir: Path, frame: pd.DataFrame, env: dict[str, Any]) -> dict[Cell
     todo = [c for c in cells if c.labels(out_dir).is_file() and _stale(c, out_dir)]
     if todo:
         try:
-            ds = _load_dataset(frame, env)
+            ds = load_dataset(frame, env)
         except UserError as exc:
             log.warning("cannot draw the cluster montages and heatmaps: %s", exc)
             ds = None
@@ -370,7 +363,7 @@ def _draw(cell: Cell, out_dir: Path, frame: pd.DataFrame, ds: Any) -> None:
         & (frame.k == cell.k)
         & (frame.seed == cell.seed)
     ]
-    index, labels = _read_labels(cell.labels(out_dir), len(ds), int(rows["n_samples"].iloc[0]))
+    index, labels = read_labels(cell.labels(out_dir), len(ds), int(rows["n_samples"].iloc[0]))
     k = max(cell.k, int(labels.max()) + 1 if len(labels) else cell.k)
     y = ds.labels[index]
     classes = np.unique(ds.labels)

@@ -1,0 +1,129 @@
+"""The suite's shared words, defined once: metric names, the row key, a cell's label, file names.
+
+Every module that names a score, keys a result row, labels a cell or names an output file imports
+it from here (so do the container smoke test and the tests).
+
+Words used everywhere (config, CLI, columns, code): an **extractor** turns images into
+**features**; a **backend** clusters features (the backends live in the package ``clustering``);
+**threads** is the thread count of every library call; a **cell** is one (dataset, split,
+extractor, backend); a **row** is one cell at one (k, seed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+#: Label-based scores, higher is better, in report order.
+METRICS: tuple[str, ...] = ("purity", "macro_purity", "acc", "nmi", "ari")
+#: How each score is headed in a table.
+METRIC_HEADERS: dict[str, str] = {
+    "purity": "purity",
+    "macro_purity": "macro purity",
+    "acc": "acc (Hungarian)",
+    "nmi": "NMI",
+    "ari": "ARI",
+}
+#: Shorter headers, for tables with many columns (compare).
+METRIC_SHORT_HEADERS: dict[str, str] = {**METRIC_HEADERS, "acc": "acc"}
+#: The columns that identify a row of results.csv (one row per key).
+ROW_KEY: tuple[str, ...] = ("dataset", "split", "extractor", "backend", "k", "seed")
+#: The columns that identify a cell (a row key without k and seed).
+CELL_KEY: tuple[str, ...] = ROW_KEY[:4]
+#: results.csv columns, in order (DESIGN.md section 3, then the facts the report uses).
+COLUMNS: tuple[str, ...] = (
+    "dataset",
+    "split",
+    "n_samples",
+    "extractor",
+    "feature_dim",
+    "backend",
+    "k",
+    "seed",
+    "wcss",
+    *METRICS,
+    "n_iter",
+    "extract_s",
+    "fit_s",
+    "predict_s",
+    "eval_k",
+    "in_sweep",
+    "supervised",
+    "deterministic",
+    "extractor_steps",
+    "objective",
+    "objective_value",
+    "extractor_fit_s",
+    "extractor_test_acc",
+    "threads",
+    "extractor_params",
+    "backend_params",
+    "peak_rss_mb",
+)
+
+#: Each backend's objective (the ``objective`` column): what its own restarts would pick the best
+#: start by, and in which direction. ``objective_value`` holds it for every row.
+OBJECTIVES: dict[str, str] = {"wcss": "min", "log_likelihood": "max"}
+
+# Output files of a run folder.
+RESULTS = "results.csv"
+REPORT = "REPORT.md"
+ENVIRONMENT = "environment.json"
+BENCHMARK = "benchmark.json"
+PARTIAL = ".partial.jsonl"
+LABELS_DIR = "labels"
+MONTAGES_DIR = "montages"
+HEATMAPS_DIR = "heatmaps"
+MAPS_DIR = "maps"
+
+SUPERVISED_MARK = " (supervised)"
+
+
+def cell_label(extractor: str, backend: str, supervised: bool = False) -> str:
+    """``"hog × sklearn"``, with ``" (supervised)"`` for an extractor trained on labels."""
+    return f"{extractor} × {backend}" + (SUPERVISED_MARK if supervised else "")
+
+
+def row_cell_label(row: Mapping[str, Any]) -> str:
+    """:func:`cell_label` of a result row (a dict or a pandas row); a chain shows its steps."""
+    steps = row.get("extractor_steps")
+    extractor = str(row["extractor"])
+    if isinstance(steps, str) and steps:
+        extractor = f"{extractor} ({steps})"
+    return cell_label(extractor, str(row["backend"]), bool(row["supervised"]))
+
+
+def row_key(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The :data:`ROW_KEY` values of a row."""
+    return tuple(row[c] for c in ROW_KEY)
+
+
+def stem(split: str, extractor: str, backend: str, k: int, seed: int) -> str:
+    """``{split}-{extractor}-{backend}-k{k}-seed{seed}``: names a row's labels and pictures."""
+    return f"{split}-{extractor}-{backend}-k{k}-seed{seed}"
+
+
+def labels_file(split: str, extractor: str, backend: str, k: int, seed: int) -> str:
+    """Where a row's predicted labels are kept, relative to the run folder."""
+    return f"{LABELS_DIR}/{stem(split, extractor, backend, k, seed)}.npz"
+
+
+def montage_file(split: str, extractor: str, backend: str, k: int, seed: int) -> str:
+    return f"{MONTAGES_DIR}/{stem(split, extractor, backend, k, seed)}.png"
+
+
+def heatmap_file(split: str, extractor: str, backend: str, k: int, seed: int) -> str:
+    return f"{HEATMAPS_DIR}/{stem(split, extractor, backend, k, seed)}.png"
+
+
+def map_file(split: str, extractor: str, backend: str, k: int, seed: int) -> str:
+    return f"{MAPS_DIR}/{stem(split, extractor, backend, k, seed)}.png"
+
+
+def map_layout_file(split: str) -> str:
+    """The 2-D layout of a split's sample of images, shared by the maps of its cells."""
+    return f"{MAPS_DIR}/layout-{split}.npz"
+
+
+def elbow_file(split: str) -> str:
+    return f"elbow_{split}.png"

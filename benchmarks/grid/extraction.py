@@ -1,0 +1,171 @@
+"""Features of every image of a dataset, by one extractor or a chain of them, through the cache.
+
+A chain (``autoencoder`` then ``umap``, as N2D) is a list of steps, each an extractor with its
+parameters: the first step sees the images, each later step the previous step's features. Every
+step's output is cached under a key of the dataset and the steps up to it (names, parameters,
+code versions and the library versions they declare), so chains that share a first step share
+its work, and a one-step chain is the plain extractor with the same cache entry.
+
+How a step is fitted depends on what it is:
+
+- supervised (a CNN): fitted on the training images only, scored on the test images; the
+  features of all images are then computed block by block;
+- transductive (UMAP): its features are its embedding of the images it is fitted on
+  (``fit_transform``), one block;
+- otherwise: fitted on all images being clustered (label-free), then transformed block by block
+  (``threads`` processes for large sets), written to the cache as the blocks come.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+
+from mnist_bench import features
+from mnist_bench.core.cache import Cache, make_key
+from mnist_bench.core.errors import UserError
+from mnist_bench.core.system import say
+from mnist_bench.data import datasets
+from mnist_bench.grid.chunks import transform_blocks
+
+#: One step of a chain: an extractor's name and its parameters.
+Step = tuple[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Features:
+    """The features of every image of a dataset, with how they were obtained.
+
+    ``meta``: ``transform_s`` (seconds to compute the features from the images, every step's
+    fit and transform, training of a supervised extractor aside), ``fit_s`` (fitting or
+    training, summed over the steps that learn), ``test_acc`` (a supervised extractor's
+    classification accuracy on the test images).
+    """
+
+    name: str
+    X: np.ndarray
+    supervised: bool
+    deterministic: bool
+    steps: tuple[str, ...]
+    meta: dict[str, Any]
+    cached: bool
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def describe(name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """What determines a step's output: its name, full parameters, code and library versions."""
+    extractor = features.make(name, **params)
+    return {
+        "extractor": name,
+        "params": extractor.get_params(),
+        "version": extractor.version,
+        "packages": {dist: _version(dist) for dist in extractor.requires},
+    }
+
+
+def step_key(ds: datasets.Dataset, steps: list[Step]) -> str:
+    """The cache key of the output of ``steps`` (a chain prefix) on dataset ``ds``."""
+    first, *rest = [describe(name, params) for name, params in steps]
+    extra = {"then": rest} if rest else {}
+    return make_key(kind="features", dataset=ds.name, checksum=ds.checksum, **first, **extra)
+
+
+def extract(
+    ds: datasets.Dataset,
+    steps: list[Step],
+    cache: Cache,
+    threads: int = 1,
+    name: str | None = None,
+) -> Features:
+    """Features of all images of ``ds`` by the chain ``steps``, each step from the cache when there.
+
+    ``name`` is the chain's name in the results (default: the last step's).
+    """
+    if not steps:
+        raise UserError("an extractor needs at least one step")
+    name = name or steps[-1][0]
+    X: Any = ds.images
+    totals = {"transform_s": 0.0, "fit_s": None, "test_acc": None}
+    supervised, deterministic, all_cached = False, True, True
+    for i in range(len(steps)):
+        step_name, params = steps[i]
+        extractor = features.make(step_name, **params)
+        if i > 0 and extractor.supervised:
+            raise UserError(
+                f"extractor {name!r}: step {step_name!r} learns from labels; only the first step "
+                "of a chain may be supervised"
+            )
+        supervised = supervised or bool(extractor.supervised)
+        deterministic = deterministic and bool(extractor.deterministic)
+        key = step_key(ds, steps[: i + 1])
+        X, meta, cached = cache.array_blocks(
+            key, lambda e=extractor, s=step_name, x=X: _compute(ds, e, s, x, cache, threads)
+        )
+        all_cached = all_cached and cached
+        if cached:
+            say(f"{step_name}: {X.shape[1]}-d features of {len(ds):,} images from the cache")
+        totals["transform_s"] += float(meta.get("transform_s") or 0.0)
+        if meta.get("fit_s") is not None:
+            totals["fit_s"] = (totals["fit_s"] or 0.0) + float(meta["fit_s"])
+        if meta.get("test_acc") is not None:
+            totals["test_acc"] = meta["test_acc"]
+    names = tuple(step for step, _ in steps)
+    return Features(name, X, supervised, deterministic, names, totals, all_cached)
+
+
+def _compute(
+    ds: datasets.Dataset, extractor: Any, name: str, source: Any, cache: Cache, threads: int
+) -> tuple[Iterator[np.ndarray], int, dict[str, Any]]:
+    """``(blocks, n_rows, meta)`` of one step on ``source`` (the images or earlier features)."""
+    say(f"extracting {name} features of {len(ds):,} {ds.name} images ...")
+    meta: dict[str, Any] = {"fit_s": None, "test_acc": None}
+    start = time.perf_counter()
+    blocks: Iterable[np.ndarray]
+    # a model an extractor trains (a CNN, the autoencoder) is kept in the cache
+    fit_params = {"cache": cache} if extractor.uses_cache else {}
+    try:  # plug-ins check their parameters in fit, as scikit-learn estimators do
+        if extractor.supervised:
+            extractor.fit(source[ds.is_train], ds.labels[ds.is_train], **fit_params)
+            meta["fit_s"] = time.perf_counter() - start
+            meta["test_acc"] = extractor.score(source[~ds.is_train], ds.labels[~ds.is_train])
+            start = time.perf_counter()
+            blocks = transform_blocks(extractor, source, 1)
+        elif extractor.transductive:
+            X = extractor.fit_transform(source, **fit_params)
+            blocks = [np.ascontiguousarray(X, dtype=np.float32)]
+            meta["fit_s"] = time.perf_counter() - start
+        else:
+            extractor.fit(source, **fit_params)
+            meta["fit_s"] = time.perf_counter() - start
+            blocks = transform_blocks(extractor, source, threads)
+    except ValueError as exc:
+        raise UserError(f"extractor {name!r}: {exc}") from None
+
+    def checked() -> Iterator[np.ndarray]:
+        rows, bad, dim = 0, 0, 0
+        for X in blocks:
+            if X.ndim != 2:
+                raise RuntimeError(f"extractor {name!r} returned shape {X.shape}")
+            rows, dim = rows + len(X), X.shape[1]
+            bad += int((~np.isfinite(X)).any(axis=1).sum())
+            yield X
+        if rows != len(ds):
+            raise RuntimeError(f"extractor {name!r} returned {rows} rows for {len(ds)} images")
+        if bad:
+            raise UserError(f"extractor {name!r} produced NaN or inf features for {bad} images")
+        # a label-free fit is part of extraction; a supervised extractor's training is not
+        meta["transform_s"] = time.perf_counter() - start
+        say(f"  {name}: {dim}-d in {meta['transform_s']:.1f} s")
+
+    return checked(), len(ds), meta

@@ -1,0 +1,274 @@
+"""The grid runner: dataset -> features (cached) -> backend -> labels + centres -> result rows.
+
+One tidy row per (dataset, split, extractor, backend, k, seed). The k sweep runs on the first
+seed only (unless ``sweep_all_seeds``), while ``eval_k`` runs on every seed. Finished rows go to
+the resume journal (:mod:`mnist_bench.grid.journal`) as they come, so a killed run started again
+with the same config and output folder resumes where it stopped. The rows are written to
+``results.csv`` (:mod:`mnist_bench.grid.results`); rendering them is the report's job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import resource
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from filelock import FileLock, Timeout
+
+from mnist_bench import clustering, features
+from mnist_bench.clustering.metrics import scores, wcss
+from mnist_bench.core import vocabulary as words
+from mnist_bench.core.atomic import atomic_open, remove_stale_temporaries, write_text
+from mnist_bench.core.cache import Cache
+from mnist_bench.core.errors import UserError
+from mnist_bench.core.system import say
+from mnist_bench.data import datasets
+from mnist_bench.grid import environment
+from mnist_bench.grid.config import GridConfig
+from mnist_bench.grid.extraction import extract
+from mnist_bench.grid.journal import Journal
+from mnist_bench.grid.results import write_results
+
+#: Images a cheap extractor is tried on before the grid starts.
+PREFLIGHT_IMAGES = 256
+#: Datasets at least this large are extracted by ``threads`` worker processes.
+PARALLEL_EXTRACT_MIN = 200_000
+
+
+def jobs(cfg: GridConfig) -> list[tuple[int, int, bool]]:
+    """The (k, seed, in_sweep) triples of one cell: the k sweep, then eval_k on the other seeds."""
+    sweep_seeds = cfg.seeds if cfg.sweep_all_seeds else cfg.seeds[:1]
+    triples = [(k, seed, True) for seed in sweep_seeds for k in cfg.k]
+    assert cfg.eval_k is not None
+    triples += [(cfg.eval_k, seed, False) for seed in cfg.seeds if seed not in sweep_seeds]
+    return triples
+
+
+def splits_for(cfg: GridConfig, supervised: bool) -> list[str]:
+    """The splits clustered for an extractor: the config's, plus ``test`` for supervised ones."""
+    splits = list(cfg.splits)
+    if supervised and cfg.holdout_split and "test" not in splits:
+        splits.append("test")
+    return splits
+
+
+def fit_one(
+    X: np.ndarray,
+    y: np.ndarray,
+    backend: str,
+    params: dict[str, Any],
+    k: int,
+    seed: int,
+    threads: int,
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Fit one backend at one (k, seed) and score it.
+
+    Returns the metric and timing columns of a row, and the predicted labels.
+    """
+    model = clustering.make(backend, n_clusters=k, seed=seed, threads=threads, **params)
+    start = time.perf_counter()
+    try:  # plug-ins check their parameters in fit, as scikit-learn estimators do
+        model.fit(X)
+    except ValueError as exc:
+        raise UserError(f"backend {backend!r}: {exc}") from None
+    fit_s = time.perf_counter() - start
+    start = time.perf_counter()
+    labels = model.predict(X)
+    predict_s = time.perf_counter() - start
+    centers = np.asarray(model.cluster_centers_, dtype=np.float32)
+    row = {
+        "wcss": wcss(X, labels, centers),
+        **scores(y, labels),
+        "n_iter": int(model.n_iter_),
+        "fit_s": fit_s,
+        "predict_s": predict_s,
+        "objective": model.objective,
+    }
+    # the objective the backend's own restarts would choose by: WCSS (computed by the suite)
+    # or the log-likelihood of a mixture model
+    row["objective_value"] = (
+        row["wcss"] if model.objective == "wcss" else float(model.score(X)) * len(X)
+    )
+    return row, labels
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process and its finished children so far, in MiB."""
+
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, children) / 1024
+
+
+def labels_path(out_dir: Path, row: dict[str, Any]) -> Path:
+    """Where the predicted labels of an eval_k row are kept (``OUT/labels/*.npz``)."""
+    parts = (row["split"], row["extractor"], row["backend"], row["k"], row["seed"])
+    return out_dir / words.labels_file(*parts)
+
+
+def save_labels(path: Path, index: np.ndarray, labels: np.ndarray) -> None:
+    """Save the dataset positions and predicted cluster of every image of a cell, atomically."""
+    with atomic_open(path, "wb") as fh:
+        np.savez_compressed(fh, index=index.astype(np.int32), labels=labels.astype(np.int16))
+
+
+@contextlib.contextmanager
+def output_folder(out_dir: Path) -> Iterator[Path]:
+    """Create ``out_dir``, check it is writable and hold its lock for the whole run."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"cannot write to the output folder {out_dir}: {exc.strerror}") from None
+    lock = FileLock(str(out_dir / ".lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise UserError(f"another run is writing to {out_dir}; choose another --out") from None
+    try:
+        remove_stale_temporaries(out_dir)
+        yield out_dir
+    finally:
+        lock.release()
+        with contextlib.suppress(FileNotFoundError):
+            (out_dir / ".lock").unlink()
+
+
+def check_sizes(cfg: GridConfig, ds: datasets.Dataset, any_supervised: bool) -> None:
+    """Every k must leave at least one image per cluster in every split that will be clustered."""
+    splits = set(cfg.splits) | ({"test"} if any_supervised and cfg.holdout_split else set())
+    for split in sorted(splits):
+        n = int(ds.mask(split).sum())
+        if max(cfg.k) > n:
+            raise UserError(
+                f"k = {max(cfg.k)} is larger than the {n} images of split {split!r} "
+                f"of dataset {cfg.dataset!r}"
+            )
+
+
+def preflight(cfg: GridConfig, ds: datasets.Dataset) -> dict[str, bool]:
+    """Try each cheap extractor on a few images, so a misfit fails before any long work.
+
+    (A HOG block larger than the images, say.) Extractors that train a model, learn from labels
+    or embed their whole input are only checked for their parameters (by the config).
+    Returns whether each extractor is supervised.
+    """
+    supervised = {}
+    sample = ds.images[: min(len(ds), PREFLIGHT_IMAGES)]
+    for name in cfg.extractors:
+        first, params = cfg.steps(name)[0]
+        extractor = features.make(first, **params)
+        supervised[name] = bool(extractor.supervised)
+        if extractor.supervised or extractor.transductive or extractor.uses_cache:
+            continue
+        try:
+            extractor.fit(sample).transform(sample[:2])
+        except ValueError as exc:
+            raise UserError(f"extractor {name!r}: {exc}") from None
+    return supervised
+
+
+def run_grid(cfg: GridConfig, out_dir: Path, cache: Cache) -> pd.DataFrame:
+    """Run the whole grid into ``out_dir`` and return the result rows (also in results.csv).
+
+    Writes ``results.csv``, ``environment.json`` and the labels of the eval_k rows; the report
+    is rendered from them afterwards (``mnist-bench run`` does it next). Call it inside
+    :func:`output_folder`, which holds the folder's lock for the run and whatever follows.
+    """
+    threads = cfg.threads_in_use
+    ds = datasets.load(cfg.dataset, cfg.limit, cache_dir=cache.root)
+    supervised = preflight(cfg, ds)
+    check_sizes(cfg, ds, any(supervised.values()))
+    journal = Journal(out_dir, cfg.hash())
+    done = journal.load()
+    journal.start(list(done.values()))
+    pairs = jobs(cfg)
+    total = sum(
+        len(splits_for(cfg, sup)) * sum(cfg.runs(b, name) for b in cfg.backends) * len(pairs)
+        for name, sup in supervised.items()
+    )
+    rows: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    for ext_name, ext_params in cfg.extractors.items():
+        # worker processes only pay off (and fork safely, before TensorFlow) on large sets
+        processes = threads if len(ds) >= PARALLEL_EXTRACT_MIN else 1
+        feats = extract(ds, cfg.steps(ext_name), cache, threads=processes, name=ext_name)
+        for split in splits_for(cfg, feats.supervised):
+            mask = ds.mask(split)
+            # split `all` uses the (possibly memory-mapped) features as they are: no copy
+            X = feats.X if mask.all() else np.ascontiguousarray(feats.X[mask])
+            y = ds.labels[mask]
+            index = np.flatnonzero(mask)
+            for backend, backend_params in cfg.backends.items():
+                if not cfg.runs(backend, ext_name):
+                    continue
+                for k, seed, in_sweep in pairs:
+                    base = {
+                        "dataset": ds.name,
+                        "split": split,
+                        "n_samples": len(y),
+                        "extractor": ext_name,
+                        "feature_dim": X.shape[1],
+                        "backend": backend,
+                        "k": k,
+                        "seed": seed,
+                    }
+                    row = done.get(words.row_key(base))
+                    reused = row is not None
+                    if row is None:
+                        result, labels = fit_one(X, y, backend, backend_params, k, seed, threads)
+                        row = {
+                            **base,
+                            **result,
+                            "extract_s": feats.meta["transform_s"],
+                            "eval_k": k == cfg.eval_k,
+                            "in_sweep": in_sweep,
+                            "supervised": feats.supervised,
+                            "deterministic": feats.deterministic,
+                            "extractor_steps": " → ".join(feats.steps)
+                            if len(feats.steps) > 1
+                            else None,
+                            "extractor_fit_s": feats.meta.get("fit_s"),
+                            "extractor_test_acc": feats.meta.get("test_acc"),
+                            "threads": threads,
+                            "extractor_params": json.dumps(ext_params, sort_keys=True),
+                            "backend_params": json.dumps(backend_params, sort_keys=True),
+                            "peak_rss_mb": peak_rss_mb(),
+                        }
+                        if k == cfg.eval_k:
+                            save_labels(labels_path(out_dir, row), index, labels)
+                        journal.append(row)
+                    rows.append(row)
+                    _progress(len(rows), total, row, started, reused)
+    frame = pd.DataFrame(rows, columns=list(words.COLUMNS))
+    write_results(frame, out_dir)
+    env = environment.collect(cfg, ds)
+    text = json.dumps(env, indent=2, sort_keys=True) + "\n"
+    write_text(out_dir / words.ENVIRONMENT, text)
+    journal.remove()
+    return frame
+
+
+def _progress(i: int, total: int, row: dict[str, Any], started: float, reused: bool) -> None:
+    elapsed = time.perf_counter() - started
+    what = "kept from the interrupted run" if reused else f"fit {row['fit_s']:.2f}s"
+    say(
+        f"[{i:>{len(str(total))}}/{total}] {row['split']:>5} {row['extractor']} x {row['backend']}"
+        f" k={row['k']:<2} seed={row['seed']}  {what}  purity {row['purity']:.3f}"
+        f"  nmi {row['nmi']:.3f}  ({_clock(elapsed)})"
+    )
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(math.floor(seconds), 60)
+    return f"{minutes}:{secs:02d}"

@@ -1,0 +1,155 @@
+"""2-D maps of the label-free cells: where the images lie, coloured by cluster, mistakes marked.
+
+For each split, a seeded sample of up to :data:`N_POINTS` of its images is embedded in 2-D once
+(UMAP of the pixels, seeded, so the same map on every render) and kept in ``OUT/maps/`` with
+the sample's positions. Each label-free cell at eval_k (first seed, as the montages) is drawn
+on it: every point coloured by its cluster, and the images whose digit differs from their
+cluster's majority digit marked with a black cross. The same layout for every cell of a split,
+so the pictures compare at a glance.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mnist_bench.core import vocabulary as words
+from mnist_bench.core.atomic import atomic_open
+from mnist_bench.core.errors import UserError
+from mnist_bench.reporting import plots, visuals
+
+log = logging.getLogger(__name__)
+
+#: Images per map (a seeded sample of the split).
+N_POINTS = 10_000
+#: Seed of the sample and of the 2-D UMAP.
+MAP_SEED = 0
+#: Bump when the same sample would be laid out differently.
+LAYOUT_VERSION = "1"
+
+
+def _layout(out_dir: Path, split: str, index: np.ndarray, images: np.ndarray) -> np.ndarray:
+    """``[len(sample), 2]`` positions of a seeded sample of ``index``, made once and kept."""
+    path = out_dir / words.map_layout_file(split)
+    sample = _sample(index)
+    if path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                kept, xy, version = npz["index"], npz["xy"], str(npz["version"])
+            if (
+                version == LAYOUT_VERSION
+                and np.array_equal(kept, sample)
+                and xy.shape
+                == (
+                    len(sample),
+                    2,
+                )
+            ):
+                return xy
+        except (OSError, ValueError, KeyError):
+            pass
+    import umap
+
+    X = images[sample].reshape(len(sample), -1).astype(np.float32) / np.float32(255.0)
+    xy = umap.UMAP(n_components=2, n_neighbors=15, min_dist=0.1, random_state=MAP_SEED, n_jobs=1)
+    xy = np.asarray(xy.fit_transform(X), dtype=np.float32)
+    with atomic_open(path, "wb") as fh:
+        np.savez_compressed(fh, index=sample, xy=xy, version=np.str_(LAYOUT_VERSION))
+    return xy
+
+
+def _sample(index: np.ndarray) -> np.ndarray:
+    """The dataset positions drawn for a split's map: all when few, else a seeded sample."""
+    if len(index) <= N_POINTS:
+        return np.sort(index)
+    rng = np.random.default_rng(MAP_SEED)
+    return np.sort(rng.choice(index, size=N_POINTS, replace=False))
+
+
+def draw_map(
+    xy: np.ndarray, y: np.ndarray, labels: np.ndarray, k: int, path: Path, title: str
+) -> None:
+    """Scatter ``xy`` coloured by cluster; crosses on images of another digit than the majority."""
+    plt = plots._figure()
+    majority = np.zeros(k, dtype=np.int64)
+    for cluster in range(k):
+        members = y[labels == cluster]
+        if len(members):
+            majority[cluster] = np.bincount(members).argmax()
+    wrong = y != majority[labels]
+    fig, ax = plt.subplots(figsize=(7.0, 6.4))
+    cmap = plt.get_cmap("tab10" if k <= 10 else "tab20")
+    ax.scatter(xy[:, 0], xy[:, 1], c=labels % cmap.N, cmap=cmap, s=2, linewidths=0, alpha=0.8)
+    ax.scatter(xy[wrong, 0], xy[wrong, 1], marker="x", s=6, c="black", linewidths=0.5)
+    for cluster in range(k):
+        inside = labels == cluster
+        if inside.any():
+            cx, cy = np.median(xy[inside], axis=0)
+            ax.text(cx, cy, str(majority[cluster]), fontsize=11, weight="bold", ha="center")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    share = wrong.mean() if len(wrong) else 0.0
+    ax.set_title(
+        f"{title}\n{len(xy):,} images (2-D UMAP of the pixels), coloured by cluster, labelled "
+        f"by majority digit;\nx: digit differs from its cluster's majority ({share:.1%})",
+        fontsize=9,
+    )
+    plots.save(fig, path)
+
+
+def ensure(out_dir: Path, frame: pd.DataFrame, env: dict[str, Any]) -> dict[visuals.Cell, str]:
+    """Draw the map of every label-free eval cell that lacks one; return ``{cell: path}``.
+
+    Like the montages: a cell without a labels file, or whose dataset cannot be loaded, is left
+    out (with a warning for the latter); nothing here raises for it.
+    """
+    out_dir = Path(out_dir)
+    cells = [c for c in visuals.eval_cells(frame) if not c.supervised]
+    todo = [
+        c
+        for c in cells
+        if c.labels(out_dir).is_file()
+        and (
+            not _map(c, out_dir).is_file()
+            or _map(c, out_dir).stat().st_mtime < c.labels(out_dir).stat().st_mtime
+        )
+    ]
+    if todo:
+        try:
+            ds = visuals.load_dataset(frame, env)
+        except UserError as exc:
+            log.warning("cannot draw the 2-D maps: %s", exc)
+            ds = None
+        for cell in todo if ds is not None else []:
+            try:
+                _draw(cell, out_dir, frame, ds)
+            except (OSError, ValueError, KeyError) as exc:
+                log.warning("no 2-D map for %s: %s", cell.stem, exc)
+    return {
+        c: _map(c, out_dir).relative_to(out_dir).as_posix()
+        for c in cells
+        if _map(c, out_dir).is_file()
+    }
+
+
+def _map(cell: visuals.Cell, out_dir: Path) -> Path:
+    return out_dir / words.map_file(*cell.parts)
+
+
+def _draw(cell: visuals.Cell, out_dir: Path, frame: pd.DataFrame, ds: Any) -> None:
+    rows = frame[(frame.split == cell.split) & (frame.extractor == cell.extractor)]
+    n_expected = int(rows["n_samples"].iloc[0])
+    index, labels = visuals.read_labels(cell.labels(out_dir), len(ds), n_expected)
+    xy = _layout(out_dir, cell.split, index, ds.images)
+    sample = _sample(index)
+    where = np.searchsorted(index, sample) if np.all(np.diff(index) > 0) else None
+    if where is None:
+        order = np.argsort(index)
+        where = order[np.searchsorted(index[order], sample)]
+    k = max(cell.k, int(labels.max()) + 1 if len(labels) else cell.k)
+    y = ds.labels[sample]
+    draw_map(xy, y, labels[where].astype(np.int64), k, _map(cell, out_dir), cell.title)

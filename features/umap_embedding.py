@@ -1,0 +1,87 @@
+"""``umap``: a UMAP embedding of the images clustered (umap-learn), label-free and seeded."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+from typing import Any, ClassVar
+
+import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from mnist_bench.core.system import usable_cores
+from mnist_bench.features.base import BaseExtractor, as_float_rows, as_images
+
+
+class UMAP(BaseExtractor):
+    """UMAP embedding (20 neighbours, min_dist 0, 10-d), seeded: the same features on every run.
+
+    umap-learn's ``UMAP`` on pixels / 255 (or on the features of a previous chain step). UMAP is
+    transductive: the features of the images it was fitted on are its embedding of them
+    (``fit_transform``); ``transform`` places new images into that embedding.
+
+    With ``parallel = false`` (default) UMAP is seeded with ``seed`` and runs on one thread, so the
+    embedding is identical on every run. ``parallel = true`` uses ``threads`` threads (0: all
+    usable cores) and no seed: faster, but not reproducible (recorded as non-deterministic).
+    """
+
+    version: ClassVar[str] = "1"
+    transductive: ClassVar[bool] = True
+    requires: ClassVar[tuple[str, ...]] = ("umap-learn", "pynndescent", "numba", "numpy")
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "n_neighbors": [Interval(Integral, 2, None, closed="left")],
+        "min_dist": [Interval(Real, 0, None, closed="left")],
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "metric": [StrOptions({"euclidean", "manhattan", "cosine", "correlation", "chebyshev"})],
+        "seed": [Interval(Integral, 0, 2**31 - 1, closed="both")],
+        "parallel": ["boolean"],
+        "threads": [Interval(Integral, 0, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        *,
+        n_neighbors: int = 20,
+        min_dist: float = 0.0,
+        n_components: int = 10,
+        metric: str = "euclidean",
+        seed: int = 0,
+        parallel: bool = False,
+        threads: int = 0,
+    ) -> None:
+        self.n_neighbors = n_neighbors
+        self.min_dist = min_dist
+        self.n_components = n_components
+        self.metric = metric
+        self.seed = seed
+        self.parallel = parallel
+        self.threads = threads
+
+    @property
+    def deterministic(self) -> bool:
+        return not self.parallel
+
+    def _fit(self, images: np.ndarray, y: Any = None, **fit_params: Any) -> None:
+        import umap
+
+        X = as_float_rows(images)
+        if len(X) <= self.n_neighbors:
+            raise ValueError(f"n_neighbors={self.n_neighbors} needs more than {len(X)} images")
+        self.umap_ = umap.UMAP(
+            n_neighbors=self.n_neighbors,
+            min_dist=self.min_dist,
+            n_components=self.n_components,
+            metric=self.metric,
+            random_state=None if self.parallel else self.seed,
+            transform_seed=self.seed,
+            n_jobs=(self.threads or usable_cores()) if self.parallel else 1,
+            verbose=False,
+        ).fit(X)
+        self.embedding_ = np.ascontiguousarray(self.umap_.embedding_, dtype=np.float32)
+
+    def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> np.ndarray:
+        """The embedding of the images ``X`` themselves (not a re-projection of them)."""
+        self.fit(as_images(X), y, **fit_params)
+        return self.embedding_
+
+    def _transform(self, images: np.ndarray) -> np.ndarray:
+        return self.umap_.transform(as_float_rows(images))
