@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from mnist_bench.core.vocabulary import COLUMNS
+from mnist_bench.grid import config
 from mnist_bench.reporting.report import render
 
 REFERENCE = Path(__file__).resolve().parents[1] / "reports" / "reference"
@@ -23,7 +24,10 @@ def test_reference_report_is_rendered_from_its_results(tmp_path: Path) -> None:
 def test_reference_is_the_default_grid() -> None:
     frame = pd.read_csv(REFERENCE / "results.csv")
     assert list(frame.columns) == list(COLUMNS)
-    assert set(frame.extractor) == {"raw", "hog", "lenet", "convnet"}
-    assert set(frame.backend) == {"sklearn", "faiss"}
+    cfg = config.load()  # the default grid
+    assert set(frame.extractor) == set(cfg.extractors)
+    assert set(frame.backend) == set(cfg.backends)
+    for (extractor, backend), _ in frame.groupby(["extractor", "backend"]):
+        assert cfg.runs(backend, extractor)
     assert (frame[frame.split == "all"].n_samples == 70000).all()
     assert sorted(frame[frame.eval_k].seed.unique()) == [0, 1, 2]

@@ -36,6 +36,7 @@ from mnist_bench.grid.config import GridConfig
 from mnist_bench.grid.extraction import extract
 from mnist_bench.grid.journal import Journal
 from mnist_bench.grid.results import write_results
+from mnist_bench.grid.timings import benchmark_json
 
 #: Images a cheap extractor is tried on before the grid starts.
 PREFLIGHT_IMAGES = 256
@@ -181,7 +182,8 @@ def preflight(cfg: GridConfig, ds: datasets.Dataset) -> dict[str, bool]:
 def run_grid(cfg: GridConfig, out_dir: Path, cache: Cache) -> pd.DataFrame:
     """Run the whole grid into ``out_dir`` and return the result rows (also in results.csv).
 
-    Writes ``results.csv``, ``environment.json`` and the labels of the eval_k rows; the report
+    Writes ``results.csv``, ``environment.json``, the stage timings as pytest-benchmark's
+    ``benchmark.json`` and the labels of the eval_k rows; the report
     is rendered from them afterwards (``mnist-bench run`` does it next). Call it inside
     :func:`output_folder`, which holds the folder's lock for the run and whatever follows.
     """
@@ -253,8 +255,9 @@ def run_grid(cfg: GridConfig, out_dir: Path, cache: Cache) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=list(words.COLUMNS))
     write_results(frame, out_dir)
     env = environment.collect(cfg, ds)
-    text = json.dumps(env, indent=2, sort_keys=True) + "\n"
-    write_text(out_dir / words.ENVIRONMENT, text)
+    write_text(out_dir / words.ENVIRONMENT, json.dumps(env, indent=2, sort_keys=True) + "\n")
+    timings = benchmark_json(frame, env)
+    write_text(out_dir / words.BENCHMARK, json.dumps(timings, indent=1) + "\n")
     journal.remove()
     return frame
 

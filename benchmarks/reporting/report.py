@@ -272,7 +272,7 @@ def seed_blog_section(evals_all: pd.DataFrame) -> list[str]:
 
 
 def benchmark_section(bench: dict[str, Any]) -> list[str]:
-    """Stage timings measured by pytest-benchmark (``tox -e bench``), when present."""
+    """Stage timings from ``benchmark.json`` (pytest-benchmark's format), when present."""
     rows = [
         [
             b["name"],
@@ -282,13 +282,15 @@ def benchmark_section(bench: dict[str, Any]) -> list[str]:
             f"{b['stats']['iqr']:.3f}",
         ]
         for b in bench.get("benchmarks", [])
+        if not str(b.get("group", "")).startswith("predict")
     ]
     if not rows:
         return []
     return [
-        "## Stage timings (pytest-benchmark)",
+        "## Stage timings",
         "",
-        "Measured by `tox -e bench` in `benchmark.json` (seconds):",
+        "From `benchmark.json` (seconds; pytest-benchmark's statistics of the grid's own "
+        "measurements: one round per extraction, one per seed for each fit at eval_k):",
         "",
         markdown_table(rows, ["stage", "rounds", "median", "min", "IQR"]),
         "",
