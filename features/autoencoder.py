@@ -11,20 +11,20 @@ input and the TensorFlow and Keras versions. Its code feeds UMAP in the N2D chai
 from __future__ import annotations
 
 import hashlib
-from numbers import Integral, Real
+from numbers import Integral
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from mnist_bench.core.cache import make_key
 from mnist_bench.core.system import say, usable_cores
 from mnist_bench.features.base import BaseExtractor, as_float_rows
 from mnist_bench.features.keras_cnn import (
-    OPTIMIZERS,
     PREDICT_BATCH,
+    TRAINING_CONSTRAINTS,
     import_tensorflow,
     load_model,
     save_model,
@@ -57,12 +57,7 @@ class Autoencoder(BaseExtractor):
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "hidden": [list, tuple],
         "code_dim": [Interval(Integral, 1, None, closed="left")],
-        "epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "optimizer": [StrOptions(set(OPTIMIZERS))],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "seed": [Interval(Integral, 0, 2**32 - 1, closed="both")],
-        "threads": [Interval(Integral, 0, None, closed="left")],
+        **TRAINING_CONSTRAINTS,
     }
 
     def __init__(

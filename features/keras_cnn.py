@@ -88,6 +88,17 @@ def data_digest(images: np.ndarray, labels: np.ndarray) -> str:
     return digest.hexdigest()
 
 
+#: What the training parameters of a Keras extractor (a CNN, the autoencoder) may be.
+TRAINING_CONSTRAINTS: dict[str, list[Any]] = {
+    "epochs": [Interval(Integral, 1, None, closed="left")],
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "optimizer": [StrOptions(set(OPTIMIZERS))],
+    "learning_rate": [Interval(Real, 0, None, closed="neither")],
+    "seed": [Interval(Integral, 0, 2**32 - 1, closed="both")],
+    "threads": [Interval(Integral, 0, None, closed="left")],
+}
+
+
 class KerasCNN(BaseExtractor):
     """A supervised CNN feature extractor; subclasses set ``architecture``, ``layers``, ``build``.
 
@@ -115,15 +126,7 @@ class KerasCNN(BaseExtractor):
     #: the models' input images, ``[28, 28]`` (a channel axis is added)
     input_shape: ClassVar[tuple[int, int]] = (28, 28)
     #: subclasses replace ``layer`` by ``StrOptions`` of their own ``layers``
-    _parameter_constraints: ClassVar[dict[str, list]] = {
-        "layer": [str],
-        "epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "optimizer": [StrOptions(set(OPTIMIZERS))],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "seed": [Interval(Integral, 0, 2**32 - 1, closed="both")],
-        "threads": [Interval(Integral, 0, None, closed="left")],
-    }
+    _parameter_constraints: ClassVar[dict[str, list]] = {"layer": [str], **TRAINING_CONSTRAINTS}
 
     def __init__(
         self,
