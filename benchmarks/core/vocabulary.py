@@ -11,6 +11,7 @@ extractor, backend); a **row** is one cell at one (k, seed).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -78,6 +79,23 @@ MAPS_DIR = "maps"
 
 SUPERVISED_MARK = " (supervised)"
 
+#: What a name that becomes part of a file name (a split, an extractor, a backend) may be:
+#: letters, digits, ``_ . + -``, not starting with a dot or a dash, at most 64 characters.
+NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,63}")
+#: The columns whose values become parts of file names.
+NAME_COLUMNS: tuple[str, ...] = ("split", "extractor", "backend")
+
+
+def is_name(value: object) -> bool:
+    """Whether ``value`` may become part of a file name (see :data:`NAME`)."""
+    return isinstance(value, str) and NAME.fullmatch(value) is not None
+
+
+def _name(value: str) -> str:
+    if not is_name(value):
+        raise ValueError(f"{value!r} cannot be part of a file name (allowed: {NAME.pattern})")
+    return value
+
 
 def cell_label(extractor: str, backend: str, supervised: bool = False) -> str:
     """``"hog × sklearn"``, with ``" (supervised)"`` for an extractor trained on labels."""
@@ -99,8 +117,11 @@ def row_key(row: Mapping[str, Any]) -> tuple[Any, ...]:
 
 
 def stem(split: str, extractor: str, backend: str, k: int, seed: int) -> str:
-    """``{split}-{extractor}-{backend}-k{k}-seed{seed}``: names a row's labels and pictures."""
-    return f"{split}-{extractor}-{backend}-k{k}-seed{seed}"
+    """``{split}-{extractor}-{backend}-k{k}-seed{seed}``: names a row's labels and pictures.
+
+    Refuses (ValueError) a name that could leave the folder or hide a file (see :data:`NAME`).
+    """
+    return f"{_name(split)}-{_name(extractor)}-{_name(backend)}-k{int(k)}-seed{int(seed)}"
 
 
 def labels_file(split: str, extractor: str, backend: str, k: int, seed: int) -> str:
@@ -122,8 +143,8 @@ def map_file(split: str, extractor: str, backend: str, k: int, seed: int) -> str
 
 def map_layout_file(split: str) -> str:
     """The 2-D layout of a split's sample of images, shared by the maps of its cells."""
-    return f"{MAPS_DIR}/layout-{split}.npz"
+    return f"{MAPS_DIR}/layout-{_name(split)}.npz"
 
 
 def elbow_file(split: str) -> str:
-    return f"elbow_{split}.png"
+    return f"elbow_{_name(split)}.png"

@@ -24,6 +24,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from mnist_bench import clustering, features
+from mnist_bench.core import vocabulary as words
 from mnist_bench.core.errors import UserError, unknown
 from mnist_bench.core.system import usable_cores
 from mnist_bench.data import datasets
@@ -93,6 +94,13 @@ class GridConfig:
                     raise UserError(
                         f"extractor {name!r}: step {step!r} learns from labels; only the first "
                         "step of a chain may be supervised"
+                    )
+        for kind, names in (("extractor", self.extractors), ("backend", self.backends)):
+            for name in names:
+                if not words.is_name(name):
+                    raise UserError(
+                        f"{kind} name {name!r} is not allowed: letters, digits and _ . + - only "
+                        "(it becomes part of file names)"
                     )
         if not self.extractors:
             raise UserError("no extractor selected")

@@ -30,6 +30,7 @@ import pandas as pd
 
 from mnist_bench.core import vocabulary as words
 from mnist_bench.core.errors import UserError
+from mnist_bench.grid.results import check_names
 from mnist_bench.reporting.tables import markdown_table
 
 KEY = list(words.ROW_KEY)
@@ -74,6 +75,7 @@ def load(run_dir: Path) -> pd.DataFrame:
         frame = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read {path}: {exc}") from None
+    check_names(frame, path)
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
         raise UserError(f"{path} lacks the columns {', '.join(missing)}")
