@@ -122,3 +122,11 @@ def test_wrong_magic_with_matching_checksum_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(UserError, match="IDX magic"):
         datasets.read_idx(path, hashlib.sha256(raw).hexdigest(), 0x00000801)
+
+
+def test_the_shipped_mnist_is_found_from_any_working_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MNIST_DATA_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert datasets.mnist_dir() == Path(__file__).resolve().parents[1] / "data" / "mnist"

@@ -116,7 +116,7 @@ def mnist_dir() -> Path:
     env = os.environ.get("MNIST_DATA_DIR")
     if env:
         return Path(env)
-    here = Path(__file__).resolve().parents[1] / "data" / "mnist"
+    here = Path(__file__).resolve().parents[2] / "data" / "mnist"
     return here if here.is_dir() else Path.cwd() / "data" / "mnist"
 
 

@@ -33,7 +33,7 @@ PACKAGES = (
     "matplotlib",
     "pytest-benchmark",
 )
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def package_versions() -> dict[str, str]:
