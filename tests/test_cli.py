@@ -52,7 +52,7 @@ pixels_per_cell = 4
 
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tests.conftest import run_cli
+    from conftest import run_cli
 
     folder = tmp_path_factory.mktemp("run")
     config = folder / "digits.toml"

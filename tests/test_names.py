@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import ROOT, run_cli
 
 from mnist_bench.core import vocabulary as words
-from tests.conftest import ROOT, run_cli
 
 REFERENCE = ROOT / "reports" / "reference"
 

@@ -8,7 +8,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from tests.conftest import ROOT
+from conftest import ROOT
 
 #: What a wheel is built from (the rest of the repository is not part of the package).
 SOURCES = ["pyproject.toml", "README.md", "benchmarks", "features", "clustering"]

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from tests.conftest import run_cli
+from conftest import run_cli
 
 PLUGIN_SRC = Path(__file__).parent / "data" / "example_plugin"
 DIST = "mnist-bench-example-plugin"

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import ROOT, run_cli
 
 from mnist_bench.clustering.metrics import METRICS
-from tests.conftest import ROOT, run_cli
 
 # The acceptance grid, made smaller (2,000 images, k = 1..6) to keep the test run short.
 GRID = [
