@@ -116,9 +116,21 @@ def labels_path(out_dir: Path, row: dict[str, Any]) -> Path:
 
 
 def save_labels(path: Path, index: np.ndarray, labels: np.ndarray) -> None:
-    """Save the dataset positions and predicted cluster of every image of a cell, atomically."""
+    """Save the dataset positions and predicted cluster of every image of a cell, atomically.
+
+    A file that already holds the same labels is left as it is, so the pictures drawn from it
+    (which are redrawn when older than their labels) are not drawn again by a rerun.
+    """
+    index, labels = index.astype(np.int32), labels.astype(np.int16)
+    if path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as old:
+                if np.array_equal(old["index"], index) and np.array_equal(old["labels"], labels):
+                    return
+        except (OSError, ValueError, KeyError):
+            pass  # unreadable: written anew
     with atomic_open(path, "wb") as fh:
-        np.savez_compressed(fh, index=index.astype(np.int32), labels=labels.astype(np.int16))
+        np.savez_compressed(fh, index=index, labels=labels)
 
 
 @contextlib.contextmanager
