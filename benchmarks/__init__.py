@@ -1,7 +1,15 @@
-"""mnist-bench: the suite itself (datasets, grid spec and runner, cache, CLI, report writer).
+"""mnist-bench: cluster MNIST with pluggable extractors and backends, and report how well.
 
-Plug-ins live in the sibling packages ``features`` (extractors) and ``clustering`` (backends);
-this package combines them and never special-cases one by name.
+The package is built in layers, each importing only from those below it (``tox -e lint``
+checks this with import-linter, see ``.importlinter``):
+
+- :mod:`mnist_bench.cli` (and ``scale_bench``): the command line;
+- :mod:`mnist_bench.reporting`: REPORT.md, plots, compare and export, from result rows;
+- :mod:`mnist_bench.grid`: the grid config, the runner, feature extraction through the cache;
+- :mod:`mnist_bench.features`, :mod:`mnist_bench.clustering`: the plug-ins (the repository's
+  ``features/`` and ``clustering/`` folders);
+- :mod:`mnist_bench.data`: the datasets;
+- :mod:`mnist_bench.core`: the shared vocabulary, errors, plug-in registry, cache, file writes.
 """
 
 __version__ = "0.1.0"
