@@ -94,7 +94,10 @@ def fit_one(
         "objective": model.objective,
     }
     # the objective the backend's own restarts would choose by: WCSS (computed by the suite)
-    # or the log-likelihood of a mixture model
+    # or the log-likelihood of a mixture model (its score, the mean per row, times n)
+    if model.objective not in words.OBJECTIVES:
+        known = ", ".join(words.OBJECTIVES)
+        raise UserError(f"backend {backend!r} names objective {model.objective!r}; known: {known}")
     row["objective_value"] = (
         row["wcss"] if model.objective == "wcss" else float(model.score(X)) * len(X)
     )
@@ -103,7 +106,6 @@ def fit_one(
 
 def peak_rss_mb() -> float:
     """Peak resident memory of this process and its finished children so far, in MiB."""
-
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return max(own, children) / 1024
