@@ -49,6 +49,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     MNIST_BENCH_CACHE=/cache
 COPY --from=build /opt/venv /opt/venv
 
+# Provenance: the commit the image was built from (the image has no .git), reported in every
+# run's environment.json and REPORT.md. The workflow and .ci/container-smoke.sh set both.
+ARG GIT_COMMIT=unknown
+ARG GIT_DIRTY=unknown
+LABEL org.opencontainers.image.revision=$GIT_COMMIT
+ENV MNIST_BENCH_GIT_COMMIT=$GIT_COMMIT \
+    MNIST_BENCH_GIT_DIRTY=$GIT_DIRTY
+
 # The data (verified against SHA256SUMS.content on load) and the configs, in the WORKDIR, so
 # `--config benchmarks/configs/smoke.toml` works and nothing is fetched at run time.
 WORKDIR /opt/mnist-bench

@@ -63,7 +63,12 @@ trap cleanup EXIT
 # 1. Build. build.sh makes the local stand-in for python:3.11-slim-bookworm on first use.
 say "building $image from $repo"
 t0=$SECONDS
-"$build_sh" . "$image" || die "image build failed (see above)"
+commit=$(git -C "$repo" rev-parse HEAD 2>/dev/null || echo unknown)
+if [ "$commit" = unknown ]; then dirty=unknown
+elif [ -n "$(git -C "$repo" status --porcelain --untracked-files=no)" ]; then dirty=true
+else dirty=false; fi
+"$build_sh" . "$image" --build-arg "GIT_COMMIT=$commit" --build-arg "GIT_DIRTY=$dirty" \
+  || die "image build failed (see above)"
 built=1
 build_s=$((SECONDS - t0))
 size=$(buildah --storage-driver vfs images --format '{{.Size}}' "$image" | head -n1)
@@ -83,6 +88,13 @@ t0=$SECONDS
 "$run_sh" "$image" -v "$work/inside:/reports" -- \
   mnist-bench run --config "$config" --out /reports/smoke || die "the smoke grid failed inside the container"
 inside_s=$((SECONDS - t0))
+if [ "$commit" != unknown ]; then
+  grep -q "\"commit\": \"$commit\"" "$work/inside/smoke/environment.json" \
+    || die "the run inside the image does not name commit $commit in environment.json"
+  grep -q "commit ${commit:0:12}" "$work/inside/smoke/REPORT.md" \
+    || die "the run inside the image does not name commit ${commit:0:12} in REPORT.md"
+  say "the run inside the image names its commit ${commit:0:12}"
+fi
 
 # 4. The same grid outside, with the host's installed project and an empty cache.
 say "running the smoke grid outside: ${outside[*]}"

@@ -71,8 +71,19 @@ def git_state() -> dict[str, Any]:
         return done.stdout.strip()
 
     commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
-    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+    if commit:
+        status = git("status", "--porcelain", "--untracked-files=no")
+        return {"commit": commit, "dirty": bool(status) if status is not None else None}
+    # no checkout (the Docker image): the commit the image was built from, if the build said it
+    built = os.environ.get("MNIST_BENCH_GIT_COMMIT", "")
+    dirty = os.environ.get("MNIST_BENCH_GIT_DIRTY", "").lower()
+    if built and built != "unknown":
+        return {
+            "commit": built,
+            "dirty": {"true": True, "false": False}.get(dirty),
+            "from": "image",
+        }
+    return {"commit": None, "dirty": None}
 
 
 def threadpools() -> list[dict[str, Any]]:
