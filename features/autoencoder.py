@@ -19,16 +19,16 @@ import numpy as np
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from mnist_bench.core.cache import make_key
 from mnist_bench.core.system import say, usable_cores
 from mnist_bench.features.base import BaseExtractor, as_float_rows
 from mnist_bench.features.keras_cnn import (
     PREDICT_BATCH,
     TRAINING_CONSTRAINTS,
+    fit_cached,
     import_tensorflow,
     load_model,
-    save_model,
     train_epochs,
+    training_params,
 )
 
 
@@ -92,35 +92,22 @@ class Autoencoder(BaseExtractor):
             raise ValueError(f"hidden must list layer widths >= 1, got {self.hidden!r}")
         X = as_float_rows(images)
         tf, keras, threads = import_tensorflow(self.threads or usable_cores())
-        self.model_path_: Path | None = None
-        if cache is None:
-            self.model_, self.from_cache_ = self._train(keras, X, threads), False
-            return
-        key = make_key(
-            kind="model",
-            architecture="autoencoder",
-            code=self.version,
-            layers=[X.shape[1], *widths, self.code_dim],
-            training={
-                "epochs": self.epochs,
-                "batch_size": self.batch_size,
-                "optimizer": self.optimizer,
-                "learning_rate": self.learning_rate,
+        self.model_, self.model_path_, self.from_cache_ = fit_cached(
+            cache,
+            {
+                "architecture": "autoencoder",
+                "code": self.version,
+                "layers": [X.shape[1], *widths, self.code_dim],
+                "training": training_params(self),
+                "seed": self.seed,
+                "threads": threads,
+                "data": rows_digest(X),
+                "tensorflow": tf.__version__,
+                "keras": keras.__version__,
             },
-            seed=self.seed,
-            threads=threads,
-            data=rows_digest(X),
-            tensorflow=tf.__version__,
-            keras=keras.__version__,
+            load=lambda path: self._load(keras, path),
+            train=lambda: self._train(keras, X, threads),
         )
-        path = cache.path("models", key, ".keras")
-        with cache.lock("models", key):
-            model = self._load(keras, path)
-            self.from_cache_ = model is not None
-            if model is None:
-                model = self._train(keras, X, threads)
-                save_model(model, path)
-        self.model_, self.model_path_ = model, path
 
     def _transform(self, images: np.ndarray) -> np.ndarray:
         check_is_fitted(self, "model_")

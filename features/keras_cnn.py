@@ -27,6 +27,7 @@ import hashlib
 import logging
 import os
 import time
+from collections.abc import Callable
 from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, ClassVar
@@ -183,35 +184,21 @@ class KerasCNN(BaseExtractor):
                 f"{'x'.join(map(str, images.shape[1:]))}"
             )
         tf, keras, threads = import_tensorflow(self.threads or usable_cores())
-        self.model_path_: Path | None = None
-        if cache is None:
-            self.model_ = self._train(keras, images, labels, threads)
-            self.from_cache_ = False
-            return
-        key = make_key(
-            kind="model",
-            architecture=self.architecture,
-            code=self.version,
-            training={
-                "epochs": self.epochs,
-                "batch_size": self.batch_size,
-                "optimizer": self.optimizer,
-                "learning_rate": self.learning_rate,
+        self.model_, self.model_path_, self.from_cache_ = fit_cached(
+            cache,
+            {
+                "architecture": self.architecture,
+                "code": self.version,
+                "training": training_params(self),
+                "seed": self.seed,
+                "threads": threads,
+                "data": data_digest(images, labels),
+                "tensorflow": tf.__version__,
+                "keras": keras.__version__,
             },
-            seed=self.seed,
-            threads=threads,
-            data=data_digest(images, labels),
-            tensorflow=tf.__version__,
-            keras=keras.__version__,
+            load=lambda path: self._load(keras, path),
+            train=lambda: self._train(keras, images, labels, threads),
         )
-        path = cache.path("models", key, ".keras")
-        with cache.lock("models", key):
-            model = self._load(keras, path)
-            self.from_cache_ = model is not None
-            if model is None:
-                model = self._train(keras, images, labels, threads)
-                save_model(model, path)
-        self.model_, self.model_path_ = model, path
 
     def _transform(self, images: np.ndarray) -> np.ndarray:
         """The ``layer`` output for every image, float32 ``[n, d]``."""
@@ -298,6 +285,35 @@ def load_model(keras: Any, path: Path, layers: tuple[str, ...], name: str) -> An
         return None
     say(f"  {name}: trained model loaded from the cache ({path.name})")
     return model
+
+
+def training_params(estimator: Any) -> dict[str, Any]:
+    """The training parameters of a Keras extractor, as its model's cache key names them."""
+    names = ("epochs", "batch_size", "optimizer", "learning_rate")
+    return {name: getattr(estimator, name) for name in names}
+
+
+def fit_cached(
+    cache: Any, key_parts: dict[str, Any], load: Callable[[Path], Any], train: Callable[[], Any]
+) -> tuple[Any, Path | None, bool]:
+    """A trained model: loaded from ``cache`` when there, else trained and saved there.
+
+    ``key_parts`` is everything that determines the weights (they make the cache key); ``load``
+    returns the model at a path or None. The entry's lock is held while checking, training and
+    saving, so concurrent runs train it once. Without a cache, the model is trained.
+    Returns ``(model, path or None, whether it was loaded)``.
+    """
+    if cache is None:
+        return train(), None, False
+    key = make_key(kind="model", **key_parts)
+    path = cache.path("models", key, ".keras")
+    with cache.lock("models", key):
+        model = load(path)
+        if model is not None:
+            return model, path, True
+        model = train()
+        save_model(model, path)
+    return model, path, False
 
 
 def save_model(model: Any, path: Path) -> None:

@@ -71,8 +71,14 @@ class GridConfig:
             if split not in datasets.SPLITS:
                 raise unknown("split", split, datasets.SPLITS)
         for name in self.extractors:
-            for step, params in self.steps(name):
-                _check_params(f"extractor {step!r}", features.make(step, **params))
+            for i, (step, params) in enumerate(self.steps(name)):
+                extractor = features.make(step, **params)
+                _check_params(f"extractor {step!r}", extractor)
+                if i > 0 and extractor.supervised:
+                    raise UserError(
+                        f"extractor {name!r}: step {step!r} learns from labels; only the first "
+                        "step of a chain may be supervised"
+                    )
         for name, params in self.backends.items():
             reserved = {"n_clusters", "seed", "threads"} & set(params)
             if reserved:
@@ -88,13 +94,6 @@ class GridConfig:
         for backend, names in self.backend_extractors.items():
             if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
                 raise UserError(f"backend_extractors.{backend} must be a list of extractor names")
-        for name in self.extractors:
-            for step, params in self.steps(name)[1:]:
-                if features.make(step, **params).supervised:
-                    raise UserError(
-                        f"extractor {name!r}: step {step!r} learns from labels; only the first "
-                        "step of a chain may be supervised"
-                    )
         for kind, names in (("extractor", self.extractors), ("backend", self.backends)):
             for name in names:
                 if not words.is_name(name):

@@ -32,10 +32,9 @@ MAP_SEED = 0
 LAYOUT_VERSION = "1"
 
 
-def _layout(out_dir: Path, split: str, index: np.ndarray, images: np.ndarray) -> np.ndarray:
-    """``[len(sample), 2]`` positions of a seeded sample of ``index``, made once and kept."""
+def _layout(out_dir: Path, split: str, sample: np.ndarray, images: np.ndarray) -> np.ndarray:
+    """``[len(sample), 2]`` positions of the images at ``sample``, made once and kept."""
     path = out_dir / words.map_layout_file(split)
-    sample = _sample(index)
     if path.is_file():
         try:
             with np.load(path, allow_pickle=False) as npz:
@@ -112,11 +111,7 @@ def ensure(out_dir: Path, frame: pd.DataFrame, env: dict[str, Any]) -> dict[visu
     todo = [
         c
         for c in cells
-        if c.labels(out_dir).is_file()
-        and (
-            not _map(c, out_dir).is_file()
-            or _map(c, out_dir).stat().st_mtime < c.labels(out_dir).stat().st_mtime
-        )
+        if c.labels(out_dir).is_file() and visuals.stale(c.labels(out_dir), _map(c, out_dir))
     ]
     if todo:
         try:
@@ -144,12 +139,10 @@ def _draw(cell: visuals.Cell, out_dir: Path, frame: pd.DataFrame, ds: Any) -> No
     rows = frame[(frame.split == cell.split) & (frame.extractor == cell.extractor)]
     n_expected = int(rows["n_samples"].iloc[0])
     index, labels = visuals.read_labels(cell.labels(out_dir), len(ds), n_expected)
-    xy = _layout(out_dir, cell.split, index, ds.images)
     sample = _sample(index)
-    where = np.searchsorted(index, sample) if np.all(np.diff(index) > 0) else None
-    if where is None:
-        order = np.argsort(index)
-        where = order[np.searchsorted(index[order], sample)]
+    xy = _layout(out_dir, cell.split, sample, ds.images)
+    order = np.argsort(index, kind="stable")  # the labels file's rows of the sampled images
+    where = order[np.searchsorted(index, sample, sorter=order)]
     k = max(cell.k, int(labels.max()) + 1 if len(labels) else cell.k)
     y = ds.labels[sample]
     draw_map(xy, y, labels[where].astype(np.int64), k, _map(cell, out_dir), cell.title)

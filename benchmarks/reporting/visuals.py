@@ -323,7 +323,12 @@ def ensure(out_dir: Path, frame: pd.DataFrame, env: dict[str, Any]) -> dict[Cell
     """
     out_dir = Path(out_dir)
     cells = eval_cells(frame)
-    todo = [c for c in cells if c.labels(out_dir).is_file() and _stale(c, out_dir)]
+    todo = [
+        c
+        for c in cells
+        if c.labels(out_dir).is_file()
+        and stale(c.labels(out_dir), c.montage(out_dir), c.heatmap(out_dir))
+    ]
     if todo:
         try:
             ds = load_dataset(frame, env)
@@ -347,12 +352,10 @@ def ensure(out_dir: Path, frame: pd.DataFrame, env: dict[str, Any]) -> dict[Cell
     return links
 
 
-def _stale(cell: Cell, out_dir: Path) -> bool:
-    source = cell.labels(out_dir).stat().st_mtime
-    return any(
-        not p.is_file() or p.stat().st_mtime < source
-        for p in (cell.montage(out_dir), cell.heatmap(out_dir))
-    )
+def stale(source: Path, *pictures: Path) -> bool:
+    """Whether a picture drawn from ``source`` (a labels file) is missing or older than it."""
+    made = source.stat().st_mtime
+    return any(not p.is_file() or p.stat().st_mtime < made for p in pictures)
 
 
 def _draw(cell: Cell, out_dir: Path, frame: pd.DataFrame, ds: Any) -> None:
