@@ -131,7 +131,7 @@ def cmd_list() -> None:
 def cmd_run(args: argparse.Namespace) -> None:
     from mnist_bench.core.cache import Cache, default_cache_dir
     from mnist_bench.grid import config
-    from mnist_bench.grid.runner import output_folder, run_grid
+    from mnist_bench.grid.runner import output_folder, prepare, run_grid
     from mnist_bench.reporting.report import render
 
     overrides = {
@@ -150,8 +150,9 @@ def cmd_run(args: argparse.Namespace) -> None:
             raise UserError("--scheduler is for the dask backend, which this grid does not use")
         cfg.backends["dask"]["scheduler"] = args.scheduler
     cache = Cache(args.cache_dir or default_cache_dir())
+    prepared = prepare(cfg, cache)  # every check that can fail before the output folder is made
     with output_folder(args.out):
-        run_grid(cfg, args.out, cache)
+        run_grid(cfg, args.out, cache, prepared)
         render(args.out)
     print(f"wrote {args.out / 'REPORT.md'} and {args.out / 'results.csv'}")
 

@@ -21,6 +21,8 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_array, check_is_fitted
 from threadpoolctl import threadpool_limits
 
+from mnist_bench.core.vocabulary import MAX_SEED
+
 
 @runtime_checkable
 class Backend(Protocol):
@@ -72,7 +74,7 @@ class BaseBackend(ClusterMixin, BaseEstimator, metaclass=ABCMeta):
     objective: ClassVar[str] = "wcss"
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "n_clusters": [Interval(Integral, 1, None, closed="left")],
-        "seed": [Interval(Integral, 0, 2**31 - 1, closed="both")],
+        "seed": [Interval(Integral, 0, MAX_SEED, closed="both")],
         "threads": [Interval(Integral, 1, None, closed="left")],
     }
 

@@ -39,6 +39,7 @@ from sklearn.utils.validation import check_is_fitted
 from mnist_bench.core.atomic import atomic_path
 from mnist_bench.core.cache import make_key
 from mnist_bench.core.system import say, usable_cores
+from mnist_bench.core.vocabulary import MAX_SEED
 from mnist_bench.features.base import BaseExtractor
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ TRAINING_CONSTRAINTS: dict[str, list[Any]] = {
     "batch_size": [Interval(Integral, 1, None, closed="left")],
     "optimizer": [StrOptions(set(OPTIMIZERS))],
     "learning_rate": [Interval(Real, 0, None, closed="neither")],
-    "seed": [Interval(Integral, 0, 2**32 - 1, closed="both")],
+    "seed": [Interval(Integral, 0, MAX_SEED, closed="both")],
     "threads": [Interval(Integral, 0, None, closed="left")],
 }
 

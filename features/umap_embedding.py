@@ -9,6 +9,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from mnist_bench.core.system import usable_cores
+from mnist_bench.core.vocabulary import MAX_SEED
 from mnist_bench.features.base import BaseExtractor, as_float_rows, as_images
 
 
@@ -32,7 +33,7 @@ class UMAP(BaseExtractor):
         "min_dist": [Interval(Real, 0, None, closed="left")],
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "metric": [StrOptions({"euclidean", "manhattan", "cosine", "correlation", "chebyshev"})],
-        "seed": [Interval(Integral, 0, 2**31 - 1, closed="both")],
+        "seed": [Interval(Integral, 0, MAX_SEED, closed="both")],
         "parallel": ["boolean"],
         "threads": [Interval(Integral, 0, None, closed="left")],
     }

@@ -73,13 +73,14 @@ def test_missing_file() -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"k": [0, 1]}, "k must be an integer >= 1"),
+        ({"k": [0, 1]}, r"--k \(at 0\): Input should be greater than or equal to 1, got 0"),
         ({"k": [1, 2], "eval_k": 5}, "eval_k 5 is outside the k range 1-2"),
         ({"extractors": ["nope"]}, "unknown extractor 'nope'.*known: .*hog.*raw"),
         ({"backends": ["sklern"]}, "did you mean 'sklearn'"),
         ({"dataset": "cifar"}, "unknown dataset 'cifar'"),
-        ({"limit": -3}, "limit must be a positive integer"),
-        ({"threads": -1}, "threads must be"),
+        ({"limit": -3}, "--limit: Input should be greater than or equal to 1, got -3"),
+        ({"threads": -1}, "--threads: Input should be greater than or equal to 0, got -1"),
+        ({"seeds": [2**32]}, r"--seeds \(at 0\): Input should be less than or equal to 2147483647"),
     ],
 )
 def test_bad_values(overrides: dict, message: str) -> None:
@@ -98,3 +99,41 @@ def test_hash_changes_with_what_matters() -> None:
     a = config.load(overrides={"seeds": [0]})
     assert a.hash() == config.load(overrides={"seeds": [0]}).hash()
     assert a.hash() != config.load(overrides={"seeds": [1]}).hash()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # the values are checked for their type, not coerced
+        ("threads = true", "config key 'threads' in .*: Input should be a valid integer, got True"),
+        ("eval_k = true", "config key 'eval_k' .*valid integer, got True"),
+        ('holdout_split = "no"', "config key 'holdout_split' .*valid boolean, got 'no'"),
+        ("splits = []", "config key 'splits' .*at least 1 item"),
+        ('splits = ["all", "../x"]', r"config key 'splits' .*\(at 1\).*unknown split '../x'"),
+        ("dataset = 3", "config key 'dataset' .*valid string, got 3"),
+        ("seeds = [1.5]", "config key 'seeds' .*valid integer, got 1.5"),
+        ("k = [true]", "config key 'k' .*valid integer, got True"),
+        ('k = "1-100000000000"', "k = 100000000000 is too large: k may be at most 10,000"),
+        ("limit = -1", "config key 'limit' .*greater than or equal to 1"),
+        ("sweep_all_seeds = 1", "config key 'sweep_all_seeds' .*valid boolean, got 1"),
+        ("backends = 3", "config key 'backends' .*valid dictionary"),
+        ("[extractors.'../x']", "config key 'extractors' .*not allowed as a name"),
+        ("[backend_extractors]\ngmm = 'umap'", "config key 'backend_extractors' .*valid list"),
+        # plug-in parameters, checked against the plug-in's own constraints before any work
+        ("[extractors.hog]\nblock_norm = 'L3'", "extractor 'hog': The 'block_norm' parameter"),
+        ("[extractors.hog]\npixels_per_cell = 0", "extractor 'hog': The 'pixels_per_cell'"),
+        ("[backends.sklearn]\nalgorithm = 'bogus'", "backend 'sklearn': The 'algorithm'"),
+        ("[backends.sklearn]\nmax_iter = 0", "backend 'sklearn': The 'max_iter' parameter"),
+        ("[backends.faiss]\nniter = -1", "backend 'faiss': The 'niter' parameter"),
+        ("[backends.gmm]\ncovariance_type = 'round'", "backend 'gmm': The 'covariance_type'"),
+    ],
+)
+def test_the_file_is_checked_before_any_work(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(UserError, match=message) as info:
+        config.load(_write(tmp_path, text + "\n"))
+    assert "\n" not in str(info.value)
+
+
+def test_a_seed_beyond_a_backends_bound_is_refused_at_load() -> None:
+    with pytest.raises(UserError, match="--seeds"):
+        config.load(overrides={"seeds": [4294967296]})

@@ -48,7 +48,8 @@ def test_report_and_compare_refuse_a_traversal_in_results(tmp_path: Path, column
     assert not (tmp_path / "somewhere").exists()
     shutil.copy(REFERENCE / "results.csv", tmp_path / "results.csv")
     done = run_cli("compare", str(REFERENCE), str(run))
-    assert done.returncode == 2 and "not a valid name" in done.stderr
+    assert done.returncode == 2 and "row 5" in done.stderr and repr(column) in done.stderr
+    assert ("not a valid name" if column != "split" else "unknown split") in done.stderr
 
 
 def test_config_refuses_a_chain_name_that_is_not_a_file_name(tmp_path: Path) -> None:

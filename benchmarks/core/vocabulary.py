@@ -27,6 +27,8 @@ METRIC_HEADERS: dict[str, str] = {
 }
 #: Shorter headers, for tables with many columns (compare).
 METRIC_SHORT_HEADERS: dict[str, str] = {**METRIC_HEADERS, "acc": "acc"}
+#: Which images a row clustered: all of them (train + test), or one part.
+SPLITS: tuple[str, ...] = ("all", "train", "test")
 #: The columns that identify a row of results.csv (one row per key).
 ROW_KEY: tuple[str, ...] = ("dataset", "split", "extractor", "backend", "k", "seed")
 #: The columns that identify a cell (a row key without k and seed).
@@ -82,6 +84,9 @@ SUPERVISED_MARK = " (supervised)"
 #: What a name that becomes part of a file name (a split, an extractor, a backend) may be:
 #: letters, digits, ``_ . + -``, not starting with a dot or a dash, at most 64 characters.
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,63}")
+#: The largest seed: every library takes it (numpy, scikit-learn, FAISS and TensorFlow take a
+#: signed 32-bit seed).
+MAX_SEED = 2**31 - 1
 #: The columns whose values become parts of file names.
 NAME_COLUMNS: tuple[str, ...] = ("split", "extractor", "backend")
 

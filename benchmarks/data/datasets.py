@@ -21,8 +21,8 @@ import numpy as np
 
 from mnist_bench.core.errors import UserError, unknown
 from mnist_bench.core.registry import Registry
+from mnist_bench.core.vocabulary import SPLITS
 
-SPLITS = ("all", "train", "test")
 #: Loaders by name. A loader takes no argument and returns the whole dataset, which ``--limit``
 #: subsets; a generated dataset's loader takes ``limit`` and ``cache_dir`` and makes that many.
 DATASETS = Registry("dataset", "mnist_bench.datasets")

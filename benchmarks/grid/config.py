@@ -4,7 +4,12 @@ A config names one dataset, the extractors and backends (each a table of paramet
 range, the k at which the grid is evaluated on every seed, the seeds and the thread count.
 ``features`` is accepted as an older name of the ``extractors`` table (and ``--features`` of
 ``--extractors``).
-Everything is checked before any work starts; a mistake raises :class:`UserError` naming it.
+
+One validation pass, before any work: :class:`GridConfig` is a pydantic model (strict types:
+``threads = true`` or ``holdout_split = "no"`` are refused, not coerced; ranges checked), then
+every plug-in's parameters are checked against the plug-in's own declared constraints, with the
+values the grid will set (the largest k and seed, the thread count). A mistake raises
+:class:`UserError`: one line naming the config key or CLI flag, the value and what is allowed.
 """
 
 from __future__ import annotations
@@ -14,9 +19,18 @@ import hashlib
 import json
 import os
 import sys
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -32,10 +46,33 @@ from mnist_bench.data import datasets
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "default.toml"
 DEFAULT_EVAL_K = 10
+#: The largest k the grid accepts (a range is refused before it is built).
+MAX_K = 10_000
+#: The largest thread count accepted.
+MAX_THREADS = 1024
 
 
-@dataclass
-class GridConfig:
+def _plugin_name(value: str) -> str:
+    if not words.is_name(value):
+        raise ValueError(
+            f"{value!r} is not allowed as a name: letters, digits and _ . + - only, at most 64 "
+            "characters (it becomes part of file names)"
+        )
+    return value
+
+
+def _split(value: str) -> str:
+    if value not in words.SPLITS:
+        raise ValueError(f"unknown split {value!r}; known: {', '.join(words.SPLITS)}")
+    return value
+
+
+Name = Annotated[str, AfterValidator(_plugin_name)]
+K = Annotated[int, Field(ge=1, le=MAX_K)]
+Seed = Annotated[int, Field(ge=0, le=words.MAX_SEED)]
+
+
+class GridConfig(BaseModel):
     """A validated grid. ``extractors`` and ``backends`` map a plug-in name to its parameters.
 
     An entry of ``extractors`` with a ``steps`` list is a chain: ``{"steps": ["autoencoder",
@@ -43,33 +80,59 @@ class GridConfig:
     limits a backend to some extractors (``{"gmm": ["umap"]}``); others run on every extractor.
     """
 
+    model_config = ConfigDict(strict=True, extra="forbid", validate_default=True)
+
     name: str = "custom"
-    dataset: str = "mnist"
-    limit: int | None = None
-    splits: list[str] = field(default_factory=lambda: ["all"])
+    dataset: Name = "mnist"
+    limit: Annotated[int, Field(ge=1)] | None = None
+    splits: Annotated[list[Annotated[str, AfterValidator(_split)]], Field(min_length=1)] = Field(
+        default_factory=lambda: ["all"]
+    )
     holdout_split: bool = True
-    extractors: dict[str, dict[str, Any]] = field(default_factory=lambda: {"raw": {}})
-    backends: dict[str, dict[str, Any]] = field(default_factory=lambda: {"sklearn": {}})
-    backend_extractors: dict[str, list[str]] = field(default_factory=dict)
-    k: list[int] = field(default_factory=lambda: [DEFAULT_EVAL_K])
-    eval_k: int | None = None
-    seeds: list[int] = field(default_factory=lambda: [0])
+    extractors: Annotated[dict[Name, dict[str, Any]], Field(min_length=1)] = Field(
+        default_factory=lambda: {"raw": {}}
+    )
+    backends: Annotated[dict[Name, dict[str, Any]], Field(min_length=1)] = Field(
+        default_factory=lambda: {"sklearn": {}}
+    )
+    backend_extractors: dict[Name, list[Name]] = Field(default_factory=dict)
+    k: Annotated[list[K], Field(min_length=1)] = Field(default_factory=lambda: [DEFAULT_EVAL_K])
+    eval_k: K | None = None
+    seeds: Annotated[list[Seed], Field(min_length=1)] = Field(default_factory=lambda: [0])
     sweep_all_seeds: bool = False
-    threads: int = 0
+    threads: Annotated[int, Field(ge=0, le=MAX_THREADS)] = 0
 
-    def __post_init__(self) -> None:
-        self.validate()
+    @field_validator("k", mode="before")
+    @classmethod
+    def _parse_k(cls, value: Any) -> Any:
+        """``k = "1-14"`` or ``k = 10`` in a file: the list they mean."""
+        if isinstance(value, str):
+            return parse_ks(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return [value]
+        return value
 
-    @property
-    def threads_in_use(self) -> int:
-        """The thread count every backend and extractor gets (``threads = 0``: all usable cores)."""
-        return self.threads or usable_cores()
+    @field_validator("limit", mode="before")
+    @classmethod
+    def _no_limit(cls, value: Any) -> Any:
+        """``limit = 0`` means no limit."""
+        return None if type(value) is int and value == 0 else value
 
-    def validate(self) -> None:
+    @model_validator(mode="after")
+    def _consistent(self) -> GridConfig:
+        self.k = sorted(set(self.k))
+        if self.eval_k is None:
+            self.eval_k = DEFAULT_EVAL_K if DEFAULT_EVAL_K in self.k else self.k[-1]
+        if self.eval_k not in self.k:
+            raise UserError(
+                f"eval_k {self.eval_k} is outside the k range {format_ks(self.k)}; "
+                "choose one of the k values"
+            )
+        return self
+
+    def check_plugins(self) -> None:
+        """Every name is known and every plug-in accepts its parameters (nothing is run)."""
         datasets.DATASETS.get(self.dataset)  # an unknown name fails here
-        for split in self.splits:
-            if split not in datasets.SPLITS:
-                raise unknown("split", split, datasets.SPLITS)
         for name in self.extractors:
             for i, (step, params) in enumerate(self.steps(name)):
                 extractor = features.make(step, **params)
@@ -79,52 +142,40 @@ class GridConfig:
                         f"extractor {name!r}: step {step!r} learns from labels; only the first "
                         "step of a chain may be supervised"
                     )
+        grid_set = {"n_clusters", "seed", "threads"}
         for name, params in self.backends.items():
-            reserved = {"n_clusters", "seed", "threads"} & set(params)
+            reserved = grid_set & set(params)
             if reserved:
                 raise UserError(
                     f"backend {name!r}: {sorted(reserved)} are set by the grid, not per backend"
                 )
-            _check_params(f"backend {name!r}", clustering.make(name, **params))
-        if not isinstance(self.backend_extractors, dict):
-            raise UserError(
-                "backend_extractors must be a table: backend = [extractor names], e.g. "
-                'gmm = ["umap"]'
+            # the values the grid will pass, so a bound of the plug-in's is checked now too
+            backend = clustering.make(
+                name,
+                n_clusters=max(self.k),
+                seed=max(self.seeds),
+                threads=self.threads_in_use,
+                **params,
             )
+            _check_params(f"backend {name!r}", backend)
+
+    def check_restrictions(self) -> None:
+        """The names in ``backend_extractors`` are backends, and the file's extractors or plug-ins.
+
+        (Checked on a config file as written; ``--extractors`` may then leave some out.)
+        """
         for backend, names in self.backend_extractors.items():
-            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-                raise UserError(f"backend_extractors.{backend} must be a list of extractor names")
-        for kind, names in (("extractor", self.extractors), ("backend", self.backends)):
-            for name in names:
-                if not words.is_name(name):
-                    raise UserError(
-                        f"{kind} name {name!r} is not allowed: letters, digits and _ . + - only "
-                        "(it becomes part of file names)"
+            clustering.BACKENDS.get(backend)
+            for extractor in names:
+                if extractor not in self.extractors and extractor not in features.EXTRACTORS:
+                    raise unknown(
+                        f"extractor in backend_extractors.{backend}", extractor, self.extractors
                     )
-        if not self.extractors:
-            raise UserError("no extractor selected")
-        if not self.backends:
-            raise UserError("no backend selected")
-        if not self.k or not self.seeds:
-            raise UserError("the k list and the seed list must not be empty")
-        for k in self.k:
-            if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-                raise UserError(f"k must be an integer >= 1, got {k!r}")
-        for seed in self.seeds:
-            if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-                raise UserError(f"seeds must be integers >= 0, got {seed!r}")
-        if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 1):
-            raise UserError(f"limit must be a positive integer, got {self.limit!r}")
-        if not isinstance(self.threads, int) or self.threads < 0:
-            raise UserError(f"threads must be an integer >= 0 (0: all cores), got {self.threads!r}")
-        self.k = sorted(set(self.k))
-        if self.eval_k is None:
-            self.eval_k = DEFAULT_EVAL_K if DEFAULT_EVAL_K in self.k else self.k[-1]
-        if self.eval_k not in self.k:
-            raise UserError(
-                f"eval_k {self.eval_k} is outside the k range {format_ks(self.k)}; "
-                "choose one of the k values"
-            )
+
+    @property
+    def threads_in_use(self) -> int:
+        """The thread count every backend and extractor gets (``threads = 0``: all usable cores)."""
+        return self.threads or usable_cores()
 
     def steps(self, name: str) -> list[tuple[str, dict[str, Any]]]:
         """The chain of extractor ``name``: ``[(plug-in, parameters), ...]`` (one step if plain)."""
@@ -137,15 +188,15 @@ class GridConfig:
 
     def hash(self) -> str:
         """A hash of everything that determines the result rows (the name aside)."""
-        data = {key: value for key, value in asdict(self).items() if key != "name"}
+        data = {key: value for key, value in self.to_dict().items() if key != "name"}
         data["threads"] = self.threads_in_use
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return self.model_dump()
 
 
-_KEYS = {f for f in GridConfig.__dataclass_fields__}
+_KEYS = set(GridConfig.model_fields)
 
 
 def _check_params(what: str, plugin: Any) -> None:
@@ -154,10 +205,46 @@ def _check_params(what: str, plugin: Any) -> None:
     Plug-ins are scikit-learn estimators; ``_validate_params`` checks ``_parameter_constraints``
     and raises a ValueError naming the parameter, the value and what is allowed.
     """
+    validate = getattr(plugin, "_validate_params", None)
+    if validate is None:
+        return
     try:
-        plugin._validate_params()
+        validate()
     except ValueError as exc:
         raise UserError(f"{what}: {exc}") from None
+
+
+def _validated(data: dict[str, Any], where: str, flags: frozenset[str] = frozenset()) -> GridConfig:
+    """``GridConfig(**data)``, a validation error said in one line naming the key or flag.
+
+    ``flags``: the keys that came from the command line (named as ``--flag``).
+    """
+    try:
+        cfg = GridConfig(**data)
+    except ValidationError as exc:
+        raise UserError(_one_line(exc, where, flags)) from None
+    cfg.check_plugins()
+    return cfg
+
+
+def _one_line(exc: ValidationError, where: str, flags: frozenset[str]) -> str:
+    error = exc.errors(include_url=False)[0]
+    loc = [str(part) for part in error["loc"]]
+    key = loc[0] if loc else ""
+    if key in flags:
+        place = "--" + key.replace("_", "-")
+    else:
+        place = f"config key {key!r}" + (f" in {where}" if where else "")
+    inner = ".".join(loc[1:])
+    if inner:
+        place += f" (at {inner})"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "missing":
+        return f"{place}: a value is required"
+    value = error.get("input")
+    shown = repr(value) if not isinstance(value, dict | list) or len(repr(value)) < 80 else ""
+    got = f", got {shown}" if shown and error["type"] != "value_error" else ""
+    return f"{place}: {message}{got}"
 
 
 def chain_steps(name: str, table: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -184,12 +271,8 @@ def chain_steps(name: str, table: dict[str, Any]) -> list[tuple[str, dict[str, A
     return [(step, dict(table.get(step, {}))) for step in steps]
 
 
-def parse_ks(text: str | int | list[Any]) -> list[int]:
-    """``"1-14"``, ``"2,5,10"``, ``10`` or ``[1, 2]`` -> a list of ints."""
-    if isinstance(text, int) and not isinstance(text, bool):
-        return [text]
-    if isinstance(text, list):
-        return [int(v) if isinstance(v, int) else _bad_k(v) for v in text]
+def parse_ks(text: str) -> list[int]:
+    """``"1-14"``, ``"2,5,10"`` or ``"10"`` -> a list of ints (at most :data:`MAX_K` each)."""
     out: list[int] = []
     for part in str(text).split(","):
         part = part.strip()
@@ -199,12 +282,19 @@ def parse_ks(text: str | int | list[Any]) -> list[int]:
                 a, b = int(lo), int(hi)
                 if a > b:
                     raise ValueError
+                _check_k(b)  # before the range is built
                 out.extend(range(a, b + 1))
             else:
-                out.append(int(part))
+                out.append(_check_k(int(part)))
         except ValueError:
             _bad_k(part)
     return out
+
+
+def _check_k(k: int) -> int:
+    if k > MAX_K:
+        raise UserError(f"k = {k} is too large: k may be at most {MAX_K:,}")
+    return k
 
 
 def _bad_k(value: Any) -> int:
@@ -245,8 +335,15 @@ def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise UserError(f"config file {path} is not UTF-8 text") from None
 
 
-def from_mapping(data: dict[str, Any], name: str = "custom") -> GridConfig:
-    """Build a :class:`GridConfig` from a parsed TOML mapping, naming any unknown key."""
+def from_mapping(data: dict[str, Any], name: str = "custom", where: str = "") -> GridConfig:
+    """Build a :class:`GridConfig` from a parsed TOML mapping (read from ``where``)."""
+    cfg = _validated(_normalised(data, name, where), where)
+    cfg.check_restrictions()
+    return cfg
+
+
+def _normalised(data: dict[str, Any], name: str, where: str) -> dict[str, Any]:
+    """The mapping with its older spellings replaced and unknown keys named."""
     data = dict(data)
     if "features" in data:  # the older name of the extractors table
         if "extractors" in data:
@@ -260,33 +357,11 @@ def from_mapping(data: dict[str, Any], name: str = "custom") -> GridConfig:
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise UserError(f"unknown config key {key!r}{hint}; known: {', '.join(sorted(_KEYS))}")
     for table in ("extractors", "backends"):
-        if table in data:
-            value = data[table]
-            if isinstance(value, list):
-                data[table] = {n: {} for n in value}
-            elif not isinstance(value, dict) or not all(
-                isinstance(v, dict) for v in value.values()
-            ):
-                raise UserError(
-                    f"config key {table!r} must be a list of names or a table of tables"
-                )
-    if "k" in data:
-        data["k"] = parse_ks(data["k"])
-    if "limit" in data and data["limit"] in (0, None):
-        data["limit"] = None
+        value = data.get(table)
+        if isinstance(value, list) and all(isinstance(n, str) for n in value):
+            data[table] = {n: {} for n in value}  # a list of names: default parameters
     data.setdefault("name", name)
-    try:
-        cfg = GridConfig(**data)
-    except TypeError as exc:  # wrong value types that validate() did not catch
-        raise UserError(f"bad config: {exc}") from None
-    # names in backend_extractors: the file's extractors (a chain among them) or plug-ins
-    for backend, names in cfg.backend_extractors.items():
-        for extractor in names:
-            if extractor not in cfg.extractors and extractor not in features.EXTRACTORS:
-                raise unknown(
-                    f"extractor in backend_extractors.{backend}", extractor, cfg.extractors
-                )
-    return cfg
+    return data
 
 
 def load(
@@ -295,26 +370,29 @@ def load(
     """The config in ``path`` (default: ``default.toml``) with CLI ``overrides`` applied.
 
     ``overrides["extractors"]``/``["backends"]`` are lists of names: a named plug-in keeps the
-    parameters the file gives it, and gets its defaults otherwise.
+    parameters the file gives it, and gets its defaults otherwise. The file is validated on its
+    own first (its errors name the key and the file), then with the overrides (theirs name the
+    flag).
     """
     path = Path(path) if path is not None else DEFAULT_CONFIG
-    data = read_toml(path)
-    base = from_mapping(data, name=path.stem)
-    merged = {key: value for key, value in base.to_dict().items()}
-    if "eval_k" not in data:
-        merged["eval_k"] = None
-    for key, value in (overrides or {}).items():
-        if value is None:
-            continue
+    data = _normalised(read_toml(path), path.stem, str(path))
+    try:
+        GridConfig(**data).check_restrictions()
+    except ValidationError as exc:
+        raise UserError(_one_line(exc, str(path), frozenset())) from None
+    given = {key: value for key, value in (overrides or {}).items() if value is not None}
+    merged = dict(data)
+    for key, value in given.items():
         if key in ("extractors", "backends"):
-            merged[key] = {n: dict(merged[key].get(n, {})) for n in value}
+            table = data.get(key) or GridConfig.model_fields[key].get_default(
+                call_default_factory=True
+            )
+            merged[key] = {n: dict(table.get(n, {})) for n in value}
         else:
             merged[key] = value
-    if (
-        overrides
-        and overrides.get("k") is not None
-        and overrides.get("eval_k") is None
-        and "eval_k" in data
-    ):
-        merged["eval_k"] = data["eval_k"] if data["eval_k"] in overrides["k"] else None
-    return GridConfig(**merged)
+    if "k" in given and "eval_k" not in given and "eval_k" in data:
+        # the file's eval_k is kept while the new k range holds it
+        ks = parse_ks(given["k"]) if isinstance(given["k"], str) else given["k"]
+        if data["eval_k"] not in ks:
+            del merged["eval_k"]
+    return _validated(merged, str(path), frozenset(given))

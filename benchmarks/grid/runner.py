@@ -137,7 +137,12 @@ def save_labels(path: Path, index: np.ndarray, labels: np.ndarray) -> None:
 
 @contextlib.contextmanager
 def output_folder(out_dir: Path) -> Iterator[Path]:
-    """Create ``out_dir``, check it is writable and hold its lock for the whole run."""
+    """Create ``out_dir``, check it is writable and hold its lock for the whole run.
+
+    A folder this call created is removed again when the run fails before writing anything in
+    it, so a refused run leaves no empty ``--out`` behind.
+    """
+    created = not out_dir.exists()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         probe = out_dir / f".write-test-{os.getpid()}"
@@ -157,6 +162,9 @@ def output_folder(out_dir: Path) -> Iterator[Path]:
         lock.release()
         with contextlib.suppress(FileNotFoundError):
             (out_dir / ".lock").unlink()
+        if created:
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()  # only if empty: the run wrote nothing
 
 
 def check_sizes(cfg: GridConfig, ds: datasets.Dataset, any_supervised: bool) -> None:
@@ -193,18 +201,34 @@ def preflight(cfg: GridConfig, ds: datasets.Dataset) -> dict[str, bool]:
     return supervised
 
 
-def run_grid(cfg: GridConfig, out_dir: Path, cache: Cache) -> pd.DataFrame:
+def prepare(cfg: GridConfig, cache: Cache) -> tuple[datasets.Dataset, dict[str, bool]]:
+    """Load the dataset and check what can be checked before the run: the extractors on a few
+    images and every k against the split sizes. Writes nothing in the output folder.
+
+    Returns the dataset and whether each extractor is supervised.
+    """
+    ds = datasets.load(cfg.dataset, cfg.limit, cache_dir=cache.root)
+    supervised = preflight(cfg, ds)
+    check_sizes(cfg, ds, any(supervised.values()))
+    return ds, supervised
+
+
+def run_grid(
+    cfg: GridConfig,
+    out_dir: Path,
+    cache: Cache,
+    prepared: tuple[datasets.Dataset, dict[str, bool]] | None = None,
+) -> pd.DataFrame:
     """Run the whole grid into ``out_dir`` and return the result rows (also in results.csv).
 
     Writes ``results.csv``, ``environment.json``, the stage timings as pytest-benchmark's
     ``benchmark.json`` and the labels of the eval_k rows; the report
     is rendered from them afterwards (``mnist-bench run`` does it next). Call it inside
-    :func:`output_folder`, which holds the folder's lock for the run and whatever follows.
+    :func:`output_folder`, which holds the folder's lock for the run and whatever follows;
+    ``prepared`` is what :func:`prepare` returned before the folder was made.
     """
     threads = cfg.threads_in_use
-    ds = datasets.load(cfg.dataset, cfg.limit, cache_dir=cache.root)
-    supervised = preflight(cfg, ds)
-    check_sizes(cfg, ds, any(supervised.values()))
+    ds, supervised = prepared or prepare(cfg, cache)
     journal = Journal(out_dir, cfg.hash())
     done = journal.load()
     journal.start(list(done.values()))

@@ -30,7 +30,7 @@ import pandas as pd
 
 from mnist_bench.core import vocabulary as words
 from mnist_bench.core.errors import UserError
-from mnist_bench.grid.results import check_names
+from mnist_bench.grid.results import parse
 from mnist_bench.reporting.tables import markdown_table
 
 KEY = list(words.ROW_KEY)
@@ -40,9 +40,10 @@ SCORES = list(words.METRICS)
 SCORE_HEADERS = [words.METRIC_SHORT_HEADERS[m] for m in SCORES]
 #: Times closer than this (seconds) are never flagged, whatever their ratio.
 MIN_TIME_S = 0.05
+#: The sign of a score missing (NaN) in either run: a difference, as a score got worse.
+MISSING = -2
 #: At most this many findings are listed above the tables.
 MAX_LISTED = 12
-REQUIRED = [*KEY, "n_samples", *SCORES, "wcss", "fit_s", "extract_s", "eval_k"]
 
 
 @dataclass
@@ -62,7 +63,7 @@ class Comparison:
 
 
 def load(run_dir: Path) -> pd.DataFrame:
-    """The rows of ``run_dir/results.csv``, checked for the columns and keys a comparison needs."""
+    """The rows of ``run_dir/results.csv``, read against the results schema."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UserError(f"no such run folder: {run_dir}")
@@ -71,22 +72,7 @@ def load(run_dir: Path) -> pd.DataFrame:
         raise UserError(
             f"no results.csv in {run_dir}: is it the output folder of `mnist-bench run`?"
         )
-    try:
-        frame = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read {path}: {exc}") from None
-    check_names(frame, path)
-    missing = [c for c in REQUIRED if c not in frame.columns]
-    if missing:
-        raise UserError(f"{path} lacks the columns {', '.join(missing)}")
-    if frame.empty:
-        raise UserError(f"{path} has no rows")
-    frame["eval_k"] = frame["eval_k"].astype(str).str.lower().isin(["true", "1"])
-    duplicated = frame.duplicated(KEY)
-    if duplicated.any():
-        first = frame[duplicated].iloc[0]
-        raise UserError(f"{path} has more than one row for {_key_text(first)}")
-    return frame
+    return parse(path)
 
 
 def _key_text(row: pd.Series | dict[str, Any]) -> str:
@@ -104,9 +90,13 @@ def _env(run_dir: Path) -> dict[str, Any]:
 
 
 def _delta(a: float, b: float, tolerance: float) -> tuple[str, int]:
-    """``(text, sign)``: the change of a score, and -1 / 0 / +1 for worse / within / better."""
+    """``(text, sign)``: the change of a score, and -1 / 0 / +1 for worse / within / better.
+
+    A missing score (NaN) in either run is a difference: sign :data:`MISSING` (compare fails
+    closed; a gate must not pass on a column of NaN).
+    """
     if _missing(a) or _missing(b):
-        return "–", 0
+        return _missing_text(a, b), MISSING
     d = b - a
     sign = -1 if d < -tolerance else 1 if d > tolerance else 0
     mark = {-1: " ▼", 0: "", 1: " ▲"}[sign]
@@ -114,13 +104,30 @@ def _delta(a: float, b: float, tolerance: float) -> tuple[str, int]:
 
 
 def _rel(a: float, b: float, tolerance: float) -> tuple[str, int]:
-    """``(text, sign)`` of a relative change of WCSS (lower is better)."""
-    if _missing(a) or _missing(b) or a == 0:
-        return "–", 0
+    """``(text, sign)`` of a relative change of WCSS (lower is better); missing as in _delta."""
+    if _missing(a) or _missing(b):
+        return _missing_text(a, b), MISSING
+    if a == 0:
+        return ("0", 0) if b == 0 else ("+inf% ▼", -1)
     r = b / a - 1
     sign = -1 if r > tolerance else 1 if r < -tolerance else 0
     mark = {-1: " ▼", 0: "", 1: " ▲"}[sign]
     return ("0" if r == 0 else f"{100 * r:+.2f}%") + mark, sign
+
+
+def _missing_text(a: float, b: float) -> str:
+    where = "A and B" if _missing(a) and _missing(b) else "A" if _missing(a) else "B"
+    return f"missing in {where} ▼"
+
+
+def _sort(sign: int, metric: str, worse: list[str], better: list[str], missing: list[str]) -> None:
+    """File ``metric`` under the list its change ``sign`` belongs to."""
+    if sign == MISSING:
+        missing.append(metric)
+    elif sign < 0:
+        worse.append(metric)
+    elif sign > 0:
+        better.append(metric)
 
 
 def _time(a: float, b: float, band: float) -> tuple[str, str | None]:
@@ -315,20 +322,25 @@ def _cells(
         if common:
             ga, gb = ga[ga.seed.isin(common)], gb[gb.seed.isin(common)]
         cells = []
-        worse, better = [], []
-        for metric in SCORES:
-            mean_b = gb[metric].mean()
-            text, sign = _delta(ga[metric].mean(), mean_b, tolerance)
-            cells.append("–" if _missing(mean_b) else f"{mean_b:.3f} ({text})")
-            (worse if sign < 0 else better if sign > 0 else []).append(metric)
-        text, sign = _rel(ga.wcss.mean(), gb.wcss.mean(), tolerance)
+        worse: list[str] = []
+        better: list[str] = []
+        missing: list[str] = []
+        for metric in SCORES:  # a NaN on any seed makes the mean NaN: missing, not hidden
+            mean_b = gb[metric].mean(skipna=False)
+            text, sign = _delta(ga[metric].mean(skipna=False), mean_b, tolerance)
+            cells.append(text if _missing(mean_b) or sign == MISSING else f"{mean_b:.3f} ({text})")
+            _sort(sign, metric, worse, better, missing)
+        text, sign = _rel(ga.wcss.mean(skipna=False), gb.wcss.mean(skipna=False), tolerance)
         cells.append(text)
-        (worse if sign < 0 else better if sign > 0 else []).append("wcss")
+        _sort(sign, "wcss", worse, better, missing)
         fit, fit_flag = _time(ga.fit_s.median(), gb.fit_s.median(), band)
         ext, ext_flag = _time(ga.extract_s.iloc[0], gb.extract_s.iloc[0], band)
         if worse:
             flags.append("worse: " + ", ".join(worse))
             result.worse.append(f"{label} (mean over seeds): {', '.join(worse)}")
+        if missing:
+            flags.append("missing: " + ", ".join(missing))
+            result.worse.append(f"{label} (mean over seeds): no value for {', '.join(missing)}")
         if better:
             flags.append("better: " + ", ".join(better))
         if fit_flag:
@@ -393,25 +405,32 @@ def _rows(
                 ]
             )
             continue
-        flags, cells, worse, better = [], [], [], []
+        flags: list[str] = []
+        cells: list[str] = []
+        worse: list[str] = []
+        better: list[str] = []
+        missing: list[str] = []
         for metric in SCORES:
             va, vb = row[f"{metric}_a"], row[f"{metric}_b"]
             text, sign = _delta(va, vb, tolerance)
             cells.append(text)
-            (worse if sign < 0 else better if sign > 0 else []).append(metric)
+            _sort(sign, metric, worse, better, missing)
             if not (_missing(va) or _missing(vb)) and (
                 largest is None or abs(vb - va) > abs(largest[1])
             ):
                 largest = (metric, float(vb - va))
         text, sign = _rel(row["wcss_a"], row["wcss_b"], tolerance)
         cells.append(text)
-        (worse if sign < 0 else better if sign > 0 else []).append("wcss")
+        _sort(sign, "wcss", worse, better, missing)
         fit, fit_flag = _time(row["fit_s_a"], row["fit_s_b"], band)
         if bool(row["eval_k_a"]) != bool(row["eval_k_b"]):
             flags.append("eval_k differs")
         if worse:
             flags.append("worse: " + ", ".join(worse))
             result.worse.append(f"row {_key_text(row)}: {', '.join(worse)}")
+        if missing:
+            flags.append("missing: " + ", ".join(missing))
+            result.worse.append(f"row {_key_text(row)}: no value for {', '.join(missing)}")
         if better:
             flags.append("better: " + ", ".join(better))
         listed = bool(flags)  # rows flagged only for their time are counted, not listed
