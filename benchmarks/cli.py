@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from mnist_bench.core.errors import UserError
@@ -57,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="re-render DIR/REPORT.md from DIR/results.csv")
     report.add_argument("dir", type=Path)
+    report.add_argument(
+        "--cache-dir", type=Path, help="cache folder of the 2-D map layouts (~/.cache/mnist-bench)"
+    )
 
     compare = sub.add_parser(
         "compare", help="markdown table of metric and time differences of run B against run A"
@@ -153,14 +158,19 @@ def cmd_run(args: argparse.Namespace) -> None:
     prepared = prepare(cfg, cache)  # every check that can fail before the output folder is made
     with output_folder(args.out):
         run_grid(cfg, args.out, cache, prepared)
-        render(args.out)
+        render(args.out, cache)
     print(f"wrote {args.out / 'REPORT.md'} and {args.out / 'results.csv'}")
 
 
 def cmd_report(args: argparse.Namespace) -> None:
+    from mnist_bench.core.cache import Cache, default_cache_dir
+    from mnist_bench.grid.runner import output_folder
     from mnist_bench.reporting.report import render
 
-    print(f"wrote {render(args.dir)}")
+    if not (args.dir / "results.csv").is_file():
+        render(args.dir)  # says what is missing, and creates nothing
+    with output_folder(args.dir):  # the run's lock; removes what killed writers left behind
+        print(f"wrote {render(args.dir, Cache(args.cache_dir or default_cache_dir()))}")
 
 
 def _float(value: str, flag: str) -> float:
@@ -217,24 +227,42 @@ def cmd_export(args: argparse.Namespace) -> None:
     )
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C is: temporaries removed on the way out, a resume hint."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
-        args = build_parser().parse_args(argv)
-        if args.command == "list":
-            cmd_list()
-        elif args.command == "run":
-            cmd_run(args)
-        elif args.command == "compare":
-            return cmd_compare(args)
-        elif args.command == "export":
-            cmd_export(args)
-        else:
-            cmd_report(args)
+        return _dispatch(build_parser().parse_args(argv))
     except UserError as exc:
         print(f"mnist-bench: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("mnist-bench: interrupted; run the same command again to resume", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        print(f"mnist-bench: {what}; run the same command again to resume", file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    """Run the chosen command; its exit status."""
+    if args.command == "list":
+        cmd_list()
+    elif args.command == "run":
+        cmd_run(args)
+    elif args.command == "compare":
+        return cmd_compare(args)
+    elif args.command == "export":
+        cmd_export(args)
+    else:
+        cmd_report(args)
     return 0

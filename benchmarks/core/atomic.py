@@ -9,6 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+#: The longest file name most file systems take, in bytes.
+NAME_MAX = 255
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str], suffix: str = ".tmp") -> Iterator[Path]:
@@ -20,7 +23,8 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = ".tmp") -> Iterator[
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    prefix = f".{_shortened(path.name, NAME_MAX - 12 - len(suffix.encode()))}."
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=suffix)
     os.close(fd)
     try:
         os.chmod(tmp, 0o666 & ~_umask())
@@ -59,11 +63,23 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
         fh.write(data)
 
 
-def remove_stale_temporaries(folder: str | os.PathLike[str], prefix: str = "") -> None:
-    """Remove the temporary files that killed writers of ``folder/prefix*`` left behind.
+def _shortened(name: str, limit: int) -> str:
+    """``name`` cut to at most ``limit`` bytes of UTF-8 (a temporary's name must stay legal)."""
+    encoded = name.encode()
+    return name if len(encoded) <= limit else encoded[:limit].decode(errors="ignore")
+
+
+def remove_stale_temporaries(
+    folder: str | os.PathLike[str], prefix: str = "", recursive: bool = False
+) -> None:
+    """Remove the temporary files that killed writers of ``folder/prefix*`` left behind
+    (in every subfolder too when ``recursive``).
 
     Call it only while holding the lock that guards those files, so no live writer is affected.
     """
-    for tmp in Path(folder).glob(f".{prefix}*.tmp*"):
+    pattern = f".{prefix}*.tmp*"
+    found = Path(folder).rglob(pattern) if recursive else Path(folder).glob(pattern)
+    for tmp in list(found):
         with contextlib.suppress(OSError):
-            tmp.unlink()
+            if tmp.is_file() and not tmp.is_symlink():
+                tmp.unlink()

@@ -73,8 +73,13 @@ class Cache:
         self,
         key: str,
         compute: Callable[[], tuple[Iterable[np.ndarray], int, dict[str, Any]]],
+        check: Callable[[np.ndarray, dict[str, Any]], None] | None = None,
     ) -> tuple[np.ndarray, dict[str, Any], bool]:
         """Return ``(array, meta, was_cached)`` for ``key``, computing and storing it if needed.
+
+        A stored entry must match its checksum, shape and dtype, and pass ``check`` (which
+        raises ValueError for an entry that is not what the caller expects: a row count, finite
+        values); otherwise it is discarded with one warning and computed again.
 
         The array is made block by block and written to disk as it comes. ``compute`` returns
         ``(blocks, n_rows, meta)``: 2-D blocks in row order adding up to
@@ -85,7 +90,7 @@ class Cache:
         data_path = self.path("features", key, ".npy")
         meta_path = self.path("features", key, ".json")
         with self.lock("features", key):
-            loaded = self._load(data_path, meta_path)
+            loaded = self._load(data_path, meta_path, check)
             if loaded is not None:
                 return (*loaded, True)
             blocks, n_rows, meta = compute()
@@ -108,23 +113,37 @@ class Cache:
             write_text(meta_path, json.dumps(meta, indent=1, sort_keys=True))
             return _read(data_path), meta, False
 
-    def _load(self, data_path: Path, meta_path: Path) -> tuple[np.ndarray, dict[str, Any]] | None:
+    def _load(
+        self,
+        data_path: Path,
+        meta_path: Path,
+        check: Callable[[np.ndarray, dict[str, Any]], None] | None,
+    ) -> tuple[np.ndarray, dict[str, Any]] | None:
         if not meta_path.exists():
             return None
         try:
             meta = json.loads(meta_path.read_text())
-            if _sha256_file(data_path) != meta["sha256"]:
+            if not isinstance(meta, dict):
+                raise ValueError("its description is not a JSON object")
+            if _sha256_file(data_path) != meta.get("sha256"):
                 raise ValueError("checksum mismatch")
             array = _read(data_path)
-            if list(array.shape) != meta["shape"] or str(array.dtype) != meta["dtype"]:
+            if list(array.shape) != meta.get("shape") or str(array.dtype) != meta.get("dtype"):
                 raise ValueError("shape or dtype mismatch")
-        except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
+            if check is not None:
+                check(array, meta)
+        except (OSError, ValueError, json.JSONDecodeError, UnicodeDecodeError) as exc:
             log.warning("discarding corrupt cache entry %s (%s); recomputing", data_path.name, exc)
             for path in (data_path, meta_path):
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
             return None
         return array, meta
+
+
+def finite_rows(array: np.ndarray, block: int = 1 << 16) -> bool:
+    """Whether every value of a (possibly memory-mapped) array is finite, read block by block."""
+    return all(bool(np.isfinite(array[i : i + block]).all()) for i in range(0, len(array), block))
 
 
 def _read(path: Path) -> np.ndarray:

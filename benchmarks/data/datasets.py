@@ -121,14 +121,29 @@ def mnist_dir() -> Path:
 
 
 def _read_sums(folder: Path) -> dict[str, str]:
+    """``SHA256SUMS.content``: one ``<64 hex digits> <file name>`` per line (sha256sum's format)."""
     sums_file = folder / "SHA256SUMS.content"
     if not sums_file.is_file():
         raise UserError(f"MNIST checksum file missing: {sums_file}")
+    try:
+        text = sums_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read the checksum file {sums_file}: {exc}") from None
     sums = {}
-    for line in sums_file.read_text().splitlines():
-        if line.strip():
-            digest, name = line.split()
-            sums[name.lstrip("*")] = digest
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        fields = line.split()
+        if (
+            len(fields) != 2
+            or len(fields[0]) != 64
+            or any(c not in "0123456789abcdefABCDEF" for c in fields[0])
+        ):
+            raise UserError(
+                f"{sums_file}, line {number}: expected '<SHA-256 in 64 hex digits> <file name>', "
+                f"got {line.strip()[:80]!r}"
+            )
+        sums[fields[1].lstrip("*")] = fields[0].lower()
     return sums
 
 
@@ -154,6 +169,12 @@ def read_idx(path: Path, expected_sha256: str, expected_magic: int) -> np.ndarra
         )
     ndim = raw[3]
     dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    payload = len(raw) - 4 - 4 * ndim
+    if payload < 0 or payload != int(np.prod(dims)):
+        raise UserError(
+            f"MNIST file {path}: its IDX header announces {'x'.join(map(str, dims))} values, "
+            f"the file holds {max(payload, 0)}"
+        )
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
@@ -168,6 +189,12 @@ def load_mnist() -> Dataset:
         if stem not in sums:
             raise UserError(f"no checksum for {stem} in {folder / 'SHA256SUMS.content'}")
         arrays[key] = read_idx(folder / f"{stem}.gz", sums[stem], magic)
+    for part in ("train", "test"):
+        n_images, n_labels = len(arrays[f"{part}_images"]), len(arrays[f"{part}_labels"])
+        if arrays[f"{part}_images"].ndim != 3 or n_images != n_labels:
+            raise UserError(
+                f"MNIST {part} files in {folder} do not match: {n_images} images, {n_labels} labels"
+            )
     images = np.concatenate([arrays["train_images"], arrays["test_images"]])
     labels = np.concatenate([arrays["train_labels"], arrays["test_labels"]]).astype(np.int64)
     is_train = np.arange(len(labels)) < len(arrays["train_labels"])

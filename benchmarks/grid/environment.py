@@ -11,6 +11,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from mnist_bench.core.jsonfile import read_checked
 from mnist_bench.data.datasets import Dataset
 from mnist_bench.grid.config import GridConfig
 
@@ -111,3 +114,38 @@ def collect(cfg: GridConfig, ds: Dataset) -> dict[str, Any]:
         "config_hash": cfg.hash(),
         "git": git_state(),
     }
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class Git(_Open):
+    commit: str | None = None
+    dirty: bool | None = None
+
+
+class Threadpool(_Open):
+    internal_api: str | None = None
+    version: str | None = None
+    num_threads: int | None = None
+
+
+class Environment(_Open):
+    """What the report reads of environment.json (other keys are kept as they are)."""
+
+    date: str = "unknown"
+    command: str | None = None
+    cpu: str = "unknown"
+    threads: int | None = None
+    threadpools: list[Threadpool] = Field(default_factory=list)
+    packages: dict[str, str] = Field(default_factory=dict)
+    dataset: dict[str, Any] = Field(default_factory=dict)
+    config: dict[str, Any] = Field(default_factory=dict)
+    config_hash: str | None = None
+    git: Git = Field(default_factory=Git)
+
+
+def read(path: Path) -> dict[str, Any]:
+    """A run's environment.json, checked (``{}`` when missing or damaged, with a warning)."""
+    return read_checked(path, Environment)

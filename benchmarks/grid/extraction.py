@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from mnist_bench import features
-from mnist_bench.core.cache import Cache, make_key
+from mnist_bench.core.cache import Cache, finite_rows, make_key
 from mnist_bench.core.errors import UserError
 from mnist_bench.core.system import say
 from mnist_bench.data import datasets
@@ -110,7 +110,9 @@ def extract(
         deterministic = deterministic and bool(extractor.deterministic)
         key = step_key(ds, steps[: i + 1])
         X, meta, cached = cache.array_blocks(
-            key, lambda e=extractor, s=step_name, x=X: _compute(ds, e, s, x, cache, threads)
+            key,
+            lambda e=extractor, s=step_name, x=X: _compute(ds, e, s, x, cache, threads),
+            check=lambda array, meta: check_entry(array, meta, len(ds)),
         )
         all_cached = all_cached and cached
         if cached:
@@ -122,6 +124,23 @@ def extract(
             totals["test_acc"] = meta["test_acc"]
     names = tuple(step for step, _ in steps)
     return Features(name, X, supervised, deterministic, names, totals, all_cached)
+
+
+def check_entry(X: np.ndarray, meta: dict[str, Any], n_rows: int) -> None:
+    """A cached step output is usable: ``n_rows`` 2-D finite float rows, numeric timings.
+
+    Raises ValueError otherwise (the cache then discards the entry and computes it again).
+    """
+    if X.ndim != 2 or len(X) != n_rows:
+        raise ValueError(f"shape {tuple(X.shape)}, not {n_rows} rows of features")
+    if not np.issubdtype(X.dtype, np.floating) or not finite_rows(X):
+        raise ValueError("values that are not finite numbers")
+    for field in ("transform_s", "fit_s", "test_acc"):
+        value = meta.get(field)
+        if value is not None and (
+            not isinstance(value, int | float) or isinstance(value, bool) or not np.isfinite(value)
+        ):
+            raise ValueError(f"{field} is {value!r}, not a number")
 
 
 def _compute(

@@ -12,9 +12,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from mnist_bench.core.atomic import write_text
 from mnist_bench.core.system import say
-from mnist_bench.core.vocabulary import PARTIAL, row_key
+from mnist_bench.core.vocabulary import COLUMNS, PARTIAL, row_key
+from mnist_bench.grid.results import Row
 
 
 class Journal:
@@ -25,24 +28,35 @@ class Journal:
         self.config_hash = config_hash
 
     def load(self) -> dict[tuple[Any, ...], dict[str, Any]]:
-        """Rows of an interrupted run of the same config (a torn last line is ignored)."""
+        """Rows of an interrupted run of the same config.
+
+        The journal is the suite's own file: a line that does not parse or is not a complete,
+        valid result row (a torn last line, say) is dropped with one warning, and its row is
+        computed again; a header that does not parse discards the whole journal.
+        """
         if not self.path.exists():
             return {}
-        lines = self.path.read_text().splitlines()
         try:
-            header = json.loads(lines[0]) if lines else {}
-        except json.JSONDecodeError:
-            header = {}
-        if header.get("config_hash") != self.config_hash:
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            say(f"warning: ignoring the unreadable partial results {self.path.name} ({exc})")
+            return {}
+        header = _json(lines[0]) if lines else None
+        if not isinstance(header, dict) or "config_hash" not in header:
+            say(f"warning: ignoring the partial results {self.path.name}: its header is damaged")
+            return {}
+        if header["config_hash"] != self.config_hash:
             say("ignoring the partial results of an earlier run with another config")
             return {}
-        done = {}
+        done, dropped = {}, 0
         for line in lines[1:]:
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
+            row = _json(line)
+            if not _is_row(row):
+                dropped += 1
                 continue
             done[row_key(row)] = row
+        if dropped:
+            say(f"warning: {dropped} damaged line(s) of {self.path.name} dropped; recomputed")
         if done:
             say(f"resuming: {len(done)} rows of an interrupted run are kept")
         return done
@@ -61,3 +75,21 @@ class Journal:
     def remove(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
+
+
+def _json(line: str) -> Any:
+    try:
+        return json.loads(line)
+    except (json.JSONDecodeError, RecursionError):
+        return None
+
+
+def _is_row(row: Any) -> bool:
+    """Whether ``row`` is a complete result row that the results schema accepts."""
+    if not isinstance(row, dict) or not set(COLUMNS) <= set(row):
+        return False
+    try:
+        Row.model_validate(row)
+    except ValidationError:
+        return False
+    return True

@@ -100,7 +100,7 @@ def _json_table(value: str | None) -> str | None:
 Blank = BeforeValidator(_blank_is_none)
 Missing = BeforeValidator(_blank_is_nan)
 Name = Annotated[str, Blank, AfterValidator(_name)]
-Count = Annotated[int, Blank, Field(ge=1)]
+Count = Annotated[int, Field(ge=1), Blank]
 #: A score: in its range, or missing (NaN).
 Score = Annotated[float, Missing, _within(-1, 1)]
 #: A duration, a size or a sum of squares: >= 0, or missing (NaN).
@@ -120,14 +120,14 @@ class Row(BaseModel):
     feature_dim: Count
     backend: Name
     k: Count
-    seed: Annotated[int, Blank, Field(ge=0, le=words.MAX_SEED)]
+    seed: Annotated[int, Field(ge=0, le=words.MAX_SEED), Blank]
     wcss: Amount
     purity: Score
     macro_purity: Score
     acc: Score
     nmi: Score
     ari: Score
-    n_iter: Annotated[int, Blank, Field(ge=0)]
+    n_iter: Annotated[int, Field(ge=0), Blank]
     extract_s: Amount
     fit_s: Amount
     predict_s: Amount
@@ -140,7 +140,7 @@ class Row(BaseModel):
     objective_value: Annotated[float, Missing, _within(-math.inf)] = math.nan
     extractor_fit_s: Amount = math.nan
     extractor_test_acc: Score = math.nan
-    threads: Annotated[int | None, Blank, Field(ge=1)] = None
+    threads: Annotated[int | None, Field(ge=1), Blank] = None
     extractor_params: Annotated[str | None, Blank, AfterValidator(_json_table)] = None
     backend_params: Annotated[str | None, Blank, AfterValidator(_json_table)] = None
     peak_rss_mb: Amount = math.nan

@@ -156,7 +156,7 @@ def output_folder(out_dir: Path) -> Iterator[Path]:
     except Timeout:
         raise UserError(f"another run is writing to {out_dir}; choose another --out") from None
     try:
-        remove_stale_temporaries(out_dir)
+        remove_stale_temporaries(out_dir, recursive=True)  # labels/, montages/, ... too
         yield out_dir
     finally:
         lock.release()

@@ -11,10 +11,13 @@ the stages in repeated rounds, for whoever wants that (``pytest benchmarks/stage
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
 
+from mnist_bench.core.jsonfile import read_checked
 from mnist_bench.core.vocabulary import CELL_KEY
 
 
@@ -77,3 +80,30 @@ def benchmark_json(frame: pd.DataFrame, env: dict[str, Any]) -> dict[str, Any]:
         "datetime": env.get("date") or datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "version": __version__,
     }
+
+
+class _Stats(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    rounds: int
+    median: float
+    min: float
+    iqr: float
+
+
+class _Benchmark(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str
+    group: str = ""
+    stats: _Stats
+
+
+class BenchmarkFile(BaseModel):
+    """What the report reads of benchmark.json (pytest-benchmark's format)."""
+
+    model_config = ConfigDict(extra="allow")
+    benchmarks: list[_Benchmark] = Field(default_factory=list)
+
+
+def read(path: Path) -> dict[str, Any]:
+    """A run's benchmark.json, checked (``{}`` when missing or damaged, with a warning)."""
+    return read_checked(path, BenchmarkFile)

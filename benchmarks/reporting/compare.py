@@ -20,7 +20,6 @@ cell mean or in any row) or the runs do not cover the same cells, seeds and eval
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ import pandas as pd
 
 from mnist_bench.core import vocabulary as words
 from mnist_bench.core.errors import UserError
+from mnist_bench.grid import environment
 from mnist_bench.grid.results import parse
 from mnist_bench.reporting.tables import markdown_table
 
@@ -77,13 +77,6 @@ def load(run_dir: Path) -> pd.DataFrame:
 
 def _key_text(row: pd.Series | dict[str, Any]) -> str:
     return ", ".join(f"{c}={row[c]}" for c in KEY)
-
-
-def _env(run_dir: Path) -> dict[str, Any]:
-    try:
-        return json.loads((Path(run_dir) / words.ENVIRONMENT).read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
 
 
 # ----------------------------------------------------------------------------------- formatting
@@ -178,7 +171,7 @@ def compare(
 
     lines = ["# mnist-bench compare", ""]
     for tag, path, frame in (("A", dir_a, a), ("B", dir_b, b)):
-        env = _env(path)
+        env = environment.read(Path(path) / words.ENVIRONMENT)
         commit = ((env.get("git") or {}).get("commit") or "unknown")[:12]
         lines.append(
             f"- **{tag}**: `{path}`: {len(frame)} rows, {env.get('date', 'date unknown')}, "

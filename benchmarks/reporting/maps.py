@@ -10,7 +10,9 @@ so the pictures compare at a glance.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ import pandas as pd
 
 from mnist_bench.core import vocabulary as words
 from mnist_bench.core.atomic import atomic_open
+from mnist_bench.core.cache import Cache, make_key
 from mnist_bench.core.errors import UserError
 from mnist_bench.reporting import plots, visuals
 
@@ -32,8 +35,14 @@ MAP_SEED = 0
 LAYOUT_VERSION = "1"
 
 
-def _layout(out_dir: Path, split: str, sample: np.ndarray, images: np.ndarray) -> np.ndarray:
-    """``[len(sample), 2]`` positions of the images at ``sample``, made once and kept."""
+def _layout(
+    out_dir: Path, split: str, sample: np.ndarray, ds: Any, cache: Cache | None
+) -> np.ndarray:
+    """``[len(sample), 2]`` positions of the images at ``sample``, made once and kept.
+
+    Kept in the run folder (``maps/layout-{split}.npz``) and in the cache, keyed by the
+    dataset's checksum and the sample, so another run on the same images reuses it.
+    """
     path = out_dir / words.map_layout_file(split)
     if path.is_file():
         try:
@@ -42,23 +51,53 @@ def _layout(out_dir: Path, split: str, sample: np.ndarray, images: np.ndarray) -
             if (
                 version == LAYOUT_VERSION
                 and np.array_equal(kept, sample)
-                and xy.shape
-                == (
-                    len(sample),
-                    2,
-                )
+                and xy.shape == (len(sample), 2)
+                and np.isfinite(xy).all()
             ):
                 return xy
         except (OSError, ValueError, KeyError):
             pass
-    import umap
 
-    X = images[sample].reshape(len(sample), -1).astype(np.float32) / np.float32(255.0)
-    xy = umap.UMAP(n_components=2, n_neighbors=15, min_dist=0.1, random_state=MAP_SEED, n_jobs=1)
-    xy = np.asarray(xy.fit_transform(X), dtype=np.float32)
+    def compute() -> tuple[list[np.ndarray], int, dict[str, Any]]:
+        import umap
+
+        X = ds.images[sample].reshape(len(sample), -1).astype(np.float32) / np.float32(255.0)
+        reducer = umap.UMAP(
+            n_components=2, n_neighbors=15, min_dist=0.1, random_state=MAP_SEED, n_jobs=1
+        )
+        return [np.asarray(reducer.fit_transform(X), dtype=np.float32)], len(sample), {}
+
+    if cache is None:
+        xy = compute()[0][0]
+    else:
+        key = make_key(
+            kind="map-layout",
+            version=LAYOUT_VERSION,
+            dataset=ds.name,
+            checksum=ds.checksum,
+            sample=hashlib.sha256(np.ascontiguousarray(sample, dtype=np.int64)).hexdigest(),
+            umap=_umap_version(),
+        )
+        xy, _, _ = cache.array_blocks(key, compute, check=_check_layout(len(sample)))
+        xy = np.array(xy, dtype=np.float32)
     with atomic_open(path, "wb") as fh:
         np.savez_compressed(fh, index=sample, xy=xy, version=np.str_(LAYOUT_VERSION))
     return xy
+
+
+def _umap_version() -> str | None:
+    try:
+        return metadata.version("umap-learn")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _check_layout(n: int) -> Any:
+    def check(xy: np.ndarray, meta: dict[str, Any]) -> None:
+        if xy.shape != (n, 2) or not np.isfinite(xy).all():
+            raise ValueError(f"a layout of shape {xy.shape}, not {n} finite 2-D points")
+
+    return check
 
 
 def _sample(index: np.ndarray) -> np.ndarray:
@@ -100,8 +139,12 @@ def draw_map(
     plots.save(fig, path)
 
 
-def ensure(out_dir: Path, frame: pd.DataFrame, env: dict[str, Any]) -> dict[visuals.Cell, str]:
+def ensure(
+    out_dir: Path, frame: pd.DataFrame, env: dict[str, Any], cache: Cache | None = None
+) -> dict[visuals.Cell, str]:
     """Draw the map of every label-free eval cell that lacks one; return ``{cell: path}``.
+
+    ``cache``: where a split's 2-D layout is kept for other runs on the same images.
 
     Like the montages: a cell without a labels file, or whose dataset cannot be loaded, is left
     out (with a warning for the latter); nothing here raises for it.
@@ -121,7 +164,7 @@ def ensure(out_dir: Path, frame: pd.DataFrame, env: dict[str, Any]) -> dict[visu
             ds = None
         for cell in todo if ds is not None else []:
             try:
-                _draw(cell, out_dir, frame, ds)
+                _draw(cell, out_dir, frame, ds, cache)
             except (OSError, ValueError, KeyError) as exc:
                 log.warning("no 2-D map for %s: %s", cell.stem, exc)
     return {
@@ -135,12 +178,14 @@ def _map(cell: visuals.Cell, out_dir: Path) -> Path:
     return out_dir / words.map_file(*cell.parts)
 
 
-def _draw(cell: visuals.Cell, out_dir: Path, frame: pd.DataFrame, ds: Any) -> None:
+def _draw(
+    cell: visuals.Cell, out_dir: Path, frame: pd.DataFrame, ds: Any, cache: Cache | None
+) -> None:
     rows = frame[(frame.split == cell.split) & (frame.extractor == cell.extractor)]
     n_expected = int(rows["n_samples"].iloc[0])
     index, labels = visuals.read_labels(cell.labels(out_dir), len(ds), n_expected)
     sample = _sample(index)
-    xy = _layout(out_dir, cell.split, sample, ds.images)
+    xy = _layout(out_dir, cell.split, sample, ds, cache)
     order = np.argsort(index, kind="stable")  # the labels file's rows of the sampled images
     where = order[np.searchsorted(index, sample, sorter=order)]
     k = max(cell.k, int(labels.max()) + 1 if len(labels) else cell.k)

@@ -12,7 +12,6 @@ redraws missing montages and heatmaps.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +20,14 @@ import pandas as pd
 from mnist_bench.clustering.elbow import KNEE_METHOD, knee
 from mnist_bench.core import vocabulary as words
 from mnist_bench.core.atomic import write_text
+from mnist_bench.core.cache import Cache
 from mnist_bench.core.errors import UserError
 from mnist_bench.core.vocabulary import METRICS, row_cell_label
+from mnist_bench.grid import environment, timings
 from mnist_bench.grid.results import read_results
 from mnist_bench.reporting import maps, plots, visuals
 from mnist_bench.reporting.literature import LABEL_FREE, SEED_BLOG
 from mnist_bench.reporting.tables import markdown_table, mean_std
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text()) if path.is_file() else {}
-    except (OSError, json.JSONDecodeError):
-        return {}
 
 
 def grid_table(evals: pd.DataFrame) -> str:
@@ -61,6 +55,9 @@ def best_cells(evals: pd.DataFrame) -> str:
     means = evals.groupby(["extractor", "backend"], sort=False)[list(METRICS)].mean()
     rows = []
     for metric in METRICS:
+        if means[metric].isna().all():  # a results file without this score
+            rows.append([metric, "–", "–"])
+            continue
         ext, backend = means[metric].idxmax()
         sup = bool(evals[(evals.extractor == ext)]["supervised"].iloc[0])
         rows.append(
@@ -82,9 +79,11 @@ def chosen(group: pd.DataFrame) -> pd.Series:
     """
     if "objective" in group and group["objective"].notna().all():
         direction = words.OBJECTIVES[str(group["objective"].iloc[0])]
-        values = group["objective_value"]
+        values = group["objective_value"].dropna()
     else:
-        direction, values = "min", group["wcss"]
+        direction, values = "min", group["wcss"].dropna()
+    if values.empty:  # no objective recorded: the first seed
+        return group.iloc[0]
     return group.loc[values.idxmin() if direction == "min" else values.idxmax()]
 
 
@@ -102,7 +101,7 @@ def summary_table(evals: pd.DataFrame) -> str:
         cells = [g for g in _by_cell(evals) if bool(g["supervised"].iloc[0]) == supervised]
         if not cells:
             continue
-        best = max(cells, key=lambda g: g["acc"].mean())
+        best = max(cells, key=lambda g: g["acc"].mean() if g["acc"].notna().any() else -2)
         pick = chosen(best)
         rows.append(
             [
@@ -316,7 +315,7 @@ def header(frame: pd.DataFrame, env: dict[str, Any]) -> list[str]:
         f"BLAS/OpenMP: {blas or 'unknown'}",
         "- **packages**: " + ", ".join(f"{k} {v}" for k, v in packages.items()),
     ]
-    if "command" in env:
+    if env.get("command"):
         lines.append(f"- **command**: `{env['command']}` (config hash {env.get('config_hash')})")
     return lines
 
@@ -397,14 +396,17 @@ def visuals_cell_name(cell: visuals.Cell) -> str:
     return words.cell_label(cell.extractor, cell.backend, cell.supervised)
 
 
-def render(out_dir: str | Path) -> Path:
-    """Write ``OUT/REPORT.md`` (and its plots) from ``OUT/results.csv``; return its path."""
+def render(out_dir: str | Path, cache: Cache | None = None) -> Path:
+    """Write ``OUT/REPORT.md`` (and its plots) from ``OUT/results.csv``; return its path.
+
+    ``cache``: where the 2-D map layouts are kept across runs (none: made for this folder).
+    """
     out_dir = Path(out_dir)
     frame = read_results(out_dir)
     if frame.empty:
         raise UserError(f"{out_dir / words.RESULTS} has no rows")
-    env = _read_json(out_dir / words.ENVIRONMENT)
-    bench = _read_json(out_dir / words.BENCHMARK)
+    env = environment.read(out_dir / words.ENVIRONMENT)
+    bench = timings.read(out_dir / words.BENCHMARK)
     evals = frame[frame.eval_k]
     eval_k = int(evals.k.iloc[0])
     seeds = sorted(evals.seed.unique())
@@ -444,7 +446,7 @@ def render(out_dir: str | Path) -> Path:
         "scores on split `all` include images they saw; split `test` holds only unseen images.",
         "",
         *clusters_section(
-            visuals.ensure(out_dir, frame, env), maps.ensure(out_dir, frame, env), eval_k
+            visuals.ensure(out_dir, frame, env), maps.ensure(out_dir, frame, env, cache), eval_k
         ),
         "## Elbow",
         "",
