@@ -326,3 +326,32 @@ def test_export_takes_the_longest_legal_file_name(tmp_path: Path) -> None:
     with np.load(out) as data:
         assert data["features"].shape == (1797, 64)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_kept_row_with_a_damaged_labels_file_is_recomputed(good: Path, tmp_path: Path) -> None:
+    from mnist_bench.grid import config
+
+    out, cache = _copy(good, tmp_path, "out"), _cache(good, tmp_path)
+    cfg = config.load(
+        overrides={
+            "dataset": "digits",
+            "extractors": ["raw"],
+            "backends": ["sklearn"],
+            "k": [9, 10],
+            "seeds": [0, 1],
+        }
+    )
+    rows = json.loads(pd.read_csv(out / words.RESULTS).to_json(orient="records"))
+    lines = [json.dumps({"config_hash": cfg.hash()}), *map(json.dumps, rows)]
+    (out / words.PARTIAL).write_text("\n".join(lines) + "\n")
+    (out / words.RESULTS).unlink()
+    labels = out / words.labels_file("all", "raw", "sklearn", 10, 1)
+    labels.write_bytes(labels.read_bytes()[:50])  # torn
+    done = run_cli("run", *SMALL, "--out", str(out), "--cache-dir", str(cache))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("is missing or damaged; recomputing its row") == 1, done.stderr
+    assert "resuming: 3 rows" in done.stderr
+    assert done.stderr.count("kept from the interrupted run") == 2
+    pd.testing.assert_frame_equal(_rows(out), _rows(good))
+    with np.load(labels) as npz:
+        assert len(npz["labels"]) == 1797

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mnist_bench.core.jsonfile import read_checked
+from mnist_bench.core.own_files import read_checked
 from mnist_bench.data.datasets import Dataset
 from mnist_bench.grid.config import GridConfig
 

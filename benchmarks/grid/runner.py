@@ -29,6 +29,7 @@ from mnist_bench.core import vocabulary as words
 from mnist_bench.core.atomic import atomic_open, remove_stale_temporaries, write_text
 from mnist_bench.core.cache import Cache
 from mnist_bench.core.errors import UserError
+from mnist_bench.core.own_files import UNREADABLE
 from mnist_bench.core.system import say
 from mnist_bench.data import datasets
 from mnist_bench.grid import environment
@@ -117,6 +118,20 @@ def labels_path(out_dir: Path, row: dict[str, Any]) -> Path:
     return out_dir / words.labels_file(*parts)
 
 
+def labels_ok(path: Path, index: np.ndarray) -> bool:
+    """Whether ``path`` holds the labels of the images at ``index`` (an interrupted run's)."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            kept, labels = npz["index"], npz["labels"]
+    except UNREADABLE:
+        return False
+    return (
+        np.array_equal(kept, index)
+        and labels.shape == index.shape
+        and np.issubdtype(labels.dtype, np.integer)
+    )
+
+
 def save_labels(path: Path, index: np.ndarray, labels: np.ndarray) -> None:
     """Save the dataset positions and predicted cluster of every image of a cell, atomically.
 
@@ -129,7 +144,7 @@ def save_labels(path: Path, index: np.ndarray, labels: np.ndarray) -> None:
             with np.load(path, allow_pickle=False) as old:
                 if np.array_equal(old["index"], index) and np.array_equal(old["labels"], labels):
                     return
-        except (OSError, ValueError, KeyError):
+        except UNREADABLE:
             pass  # unreadable: written anew
     with atomic_open(path, "wb") as fh:
         np.savez_compressed(fh, index=index, labels=labels)
@@ -264,6 +279,11 @@ def run_grid(
                         "seed": seed,
                     }
                     row = done.get(words.row_key(base))
+                    if row is not None and k == cfg.eval_k:
+                        path = labels_path(out_dir, row)
+                        if not labels_ok(path, index):
+                            say(f"warning: {path.name} is missing or damaged; recomputing its row")
+                            row = None
                     reused = row is not None
                     if row is None:
                         result, labels = fit_one(X, y, backend, backend_params, k, seed, threads)

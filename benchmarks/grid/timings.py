@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from mnist_bench.core.jsonfile import read_checked
+from mnist_bench.core.own_files import read_checked
 from mnist_bench.core.vocabulary import CELL_KEY
 
 

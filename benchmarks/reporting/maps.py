@@ -23,6 +23,7 @@ from mnist_bench.core import vocabulary as words
 from mnist_bench.core.atomic import atomic_open
 from mnist_bench.core.cache import Cache, make_key
 from mnist_bench.core.errors import UserError
+from mnist_bench.core.own_files import UNREADABLE
 from mnist_bench.reporting import plots, visuals
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ def _layout(
                 and np.isfinite(xy).all()
             ):
                 return xy
-        except (OSError, ValueError, KeyError):
+        except UNREADABLE:
             pass
 
     def compute() -> tuple[list[np.ndarray], int, dict[str, Any]]:
@@ -165,7 +166,7 @@ def ensure(
         for cell in todo if ds is not None else []:
             try:
                 _draw(cell, out_dir, frame, ds, cache)
-            except (OSError, ValueError, KeyError) as exc:
+            except UNREADABLE as exc:
                 log.warning("no 2-D map for %s: %s", cell.stem, exc)
     return {
         c: _map(c, out_dir).relative_to(out_dir).as_posix()

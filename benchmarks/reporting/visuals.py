@@ -29,6 +29,7 @@ from scipy.optimize import linear_sum_assignment
 
 from mnist_bench.core import vocabulary as words
 from mnist_bench.core.errors import UserError
+from mnist_bench.core.own_files import UNREADABLE
 from mnist_bench.data import datasets
 from mnist_bench.reporting import plots
 
@@ -301,6 +302,8 @@ def load_dataset(frame: pd.DataFrame, env: dict[str, Any]) -> Any:
 def read_labels(path: Path, n_images: int, n_expected: int) -> tuple[np.ndarray, np.ndarray]:
     with np.load(path, allow_pickle=False) as npz:
         index, labels = np.asarray(npz["index"]), np.asarray(npz["labels"])
+    if not all(a.ndim == 1 and np.issubdtype(a.dtype, np.integer) for a in (index, labels)):
+        raise ValueError("positions and labels are not 1-D integer arrays")
     if index.shape != labels.shape or len(index) != n_expected:
         raise ValueError(f"{len(index)} labels where results.csv has {n_expected} images")
     if len(index) and (index.min() < 0 or index.max() >= n_images or labels.min() < 0):
@@ -339,7 +342,7 @@ def ensure(out_dir: Path, frame: pd.DataFrame, env: dict[str, Any]) -> dict[Cell
             for cell in todo:
                 try:
                     _draw(cell, out_dir, frame, ds)
-                except (OSError, ValueError, KeyError) as exc:
+                except UNREADABLE as exc:
                     log.warning("no montage or heatmap for %s: %s", cell.stem, exc)
     links = {}
     for cell in cells:

@@ -1,20 +1,24 @@
-"""Reading a JSON file the suite wrote (environment.json, benchmark.json) against a schema.
+"""Reading files the suite wrote itself (JSON records, ``.npz`` arrays), which may be damaged.
 
-These are the suite's own files, but a run folder may come from anywhere: one that does not
-parse or check out is left out with one warning (the report then says "unknown" for what it
-held), never a traceback.
+The rule for them: one that does not parse or check out is set aside with one warning and
+recomputed, or left out (the report then says "unknown" for what it held), never a traceback.
+A run folder may come from anywhere.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import zipfile
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 log = logging.getLogger(__name__)
+
+#: What reading a damaged ``.npy``/``.npz`` of ours can raise (a torn zip is a BadZipFile).
+UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
 
 
 def read_checked(path: Path, model: type[BaseModel]) -> dict[str, Any]:
