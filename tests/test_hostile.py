@@ -355,3 +355,17 @@ def test_a_kept_row_with_a_damaged_labels_file_is_recomputed(good: Path, tmp_pat
     pd.testing.assert_frame_equal(_rows(out), _rows(good))
     with np.load(labels) as npz:
         assert len(npz["labels"]) == 1797
+
+
+def test_a_symlink_in_a_run_folder_cannot_send_writes_outside(
+    good: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = _copy(good, tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.rmtree(run / words.MONTAGES_DIR)
+    (run / words.MONTAGES_DIR).symlink_to(elsewhere, target_is_directory=True)
+    done = in_process(capsys, "report", str(run))
+    assert done.returncode == 2
+    assert "outside the output folder" in _one_line(done)
+    assert list(elsewhere.iterdir()) == []

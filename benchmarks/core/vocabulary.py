@@ -11,9 +11,13 @@ extractor, backend); a **row** is one cell at one (k, seed).
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
+
+from mnist_bench.core.errors import UserError
 
 #: Label-based scores, higher is better, in report order.
 METRICS: tuple[str, ...] = ("purity", "macro_purity", "acc", "nmi", "ari")
@@ -100,6 +104,19 @@ def _name(value: str) -> str:
     if not is_name(value):
         raise ValueError(f"{value!r} cannot be part of a file name (allowed: {NAME.pattern})")
     return value
+
+
+def inside(out_dir: str | os.PathLike[str], relative: str) -> Path:
+    """``out_dir / relative``, refused unless it resolves to a place inside ``out_dir``.
+
+    Every file a run or a report writes under its folder is named through here, so neither a
+    crafted name nor a symbolic link in a run folder from elsewhere can send a write outside it.
+    """
+    root = Path(out_dir).resolve()
+    path = (root / relative).resolve()
+    if path == root or root not in path.parents:
+        raise UserError(f"{relative!r} would be written outside the output folder {out_dir}")
+    return Path(out_dir) / relative
 
 
 def cell_label(extractor: str, backend: str, supervised: bool = False) -> str:

@@ -115,7 +115,7 @@ def peak_rss_mb() -> float:
 def labels_path(out_dir: Path, row: dict[str, Any]) -> Path:
     """Where the predicted labels of an eval_k row are kept (``OUT/labels/*.npz``)."""
     parts = (row["split"], row["extractor"], row["backend"], row["k"], row["seed"])
-    return out_dir / words.labels_file(*parts)
+    return words.inside(out_dir, words.labels_file(*parts))
 
 
 def labels_ok(path: Path, index: np.ndarray) -> bool:

@@ -44,7 +44,7 @@ def _layout(
     Kept in the run folder (``maps/layout-{split}.npz``) and in the cache, keyed by the
     dataset's checksum and the sample, so another run on the same images reuses it.
     """
-    path = out_dir / words.map_layout_file(split)
+    path = words.inside(out_dir, words.map_layout_file(split))
     if path.is_file():
         try:
             with np.load(path, allow_pickle=False) as npz:
@@ -176,7 +176,7 @@ def ensure(
 
 
 def _map(cell: visuals.Cell, out_dir: Path) -> Path:
-    return out_dir / words.map_file(*cell.parts)
+    return words.inside(out_dir, words.map_file(*cell.parts))
 
 
 def _draw(

@@ -172,7 +172,7 @@ def elbow_section(frame: pd.DataFrame, out_dir: Path, split: str) -> list[str]:
     knees = {cell: knee(list(curves.index), list(curves[cell].values)) for cell in curves.columns}
     png = words.elbow_file(split)
     title = f"Elbow: WCSS by k ({frame.dataset.iloc[0]}, split {split}, seed {seed})"
-    plots.elbow(curves, knees, out_dir / png, title)
+    plots.elbow(curves, knees, words.inside(out_dir, png), title)
     table = [[k, *[f"{curves.loc[k, c]:.4g}" for c in curves.columns]] for k in curves.index]
     knee_rows = [[c, "–" if knees[c] is None else knees[c]] for c in curves.columns]
     return [

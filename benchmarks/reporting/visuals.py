@@ -72,13 +72,13 @@ class Cell:
 
     def labels(self, out_dir: Path) -> Path:
         """The labels file the runner wrote for this cell."""
-        return Path(out_dir) / words.labels_file(*self.parts)
+        return words.inside(out_dir, words.labels_file(*self.parts))
 
     def montage(self, out_dir: Path) -> Path:
-        return Path(out_dir) / words.montage_file(*self.parts)
+        return words.inside(out_dir, words.montage_file(*self.parts))
 
     def heatmap(self, out_dir: Path) -> Path:
-        return Path(out_dir) / words.heatmap_file(*self.parts)
+        return words.inside(out_dir, words.heatmap_file(*self.parts))
 
 
 def eval_cells(frame: pd.DataFrame) -> list[Cell]:
