@@ -28,6 +28,7 @@ from mnist_bench.core import vocabulary as words
 from mnist_bench.core.errors import UserError, unknown
 from mnist_bench.core.system import usable_cores
 from mnist_bench.data import datasets
+from mnist_bench.grid.shared_starts import check_shared_starts
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "default.toml"
@@ -41,6 +42,8 @@ class GridConfig:
     An entry of ``extractors`` with a ``steps`` list is a chain: ``{"steps": ["autoencoder",
     "umap"], "umap": {...}}`` (each step's parameters under its name). ``backend_extractors``
     limits a backend to some extractors (``{"gmm": ["umap"]}``); others run on every extractor.
+    ``shared_starts`` (``{"extractors": [...], "backends": [...], "iterations": 25}``) adds rows
+    where those backends start from the same k-means++ centres (:mod:`.shared_starts`).
     """
 
     name: str = "custom"
@@ -56,6 +59,7 @@ class GridConfig:
     seeds: list[int] = field(default_factory=lambda: [0])
     sweep_all_seeds: bool = False
     threads: int = 0
+    shared_starts: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -101,6 +105,7 @@ class GridConfig:
                         f"{kind} name {name!r} is not allowed: letters, digits and _ . + - only "
                         "(it becomes part of file names)"
                     )
+        check_shared_starts(self.shared_starts)
         if not self.extractors:
             raise UserError("no extractor selected")
         if not self.backends:
@@ -286,6 +291,11 @@ def from_mapping(data: dict[str, Any], name: str = "custom") -> GridConfig:
                 raise unknown(
                     f"extractor in backend_extractors.{backend}", extractor, cfg.extractors
                 )
+    # shared starts compare what the file's grid runs
+    for key, grid in (("extractors", cfg.extractors), ("backends", cfg.backends)):
+        for value in cfg.shared_starts.get(key, []):
+            if value not in grid:
+                raise unknown(f"{key[:-1]} in shared_starts.{key}", value, grid)
     return cfg
 
 
