@@ -40,13 +40,22 @@ def sample_index(n: int, size: int = SAMPLE_SIZE, seed: int = SAMPLE_SEED) -> np
 
 
 def sample_distances(rows: np.ndarray) -> np.ndarray:
-    """Euclidean distances between the rows (scikit-learn's ``pairwise_distances``), float32.
+    """Euclidean distances between the rows, float32 ``[m, m]`` with an exact zero diagonal.
 
-    The diagonal is exactly zero, as ``metric="precomputed"`` requires.
+    By the expansion scikit-learn's ``euclidean_distances`` uses, sqrt(|x|^2 - 2 x.y + |y|^2),
+    in float32 throughout (scikit-learn upcasts blocks to float64, twice as slow here); the
+    distances differ from scikit-learn's by about 1e-5 (tested). One ``[m, m]`` array in all.
     """
-    from sklearn.metrics import pairwise_distances
-
-    return pairwise_distances(np.asarray(rows, dtype=np.float32))
+    rows = np.ascontiguousarray(rows, dtype=np.float32)
+    norms = np.einsum("ij,ij->i", rows, rows)
+    distances = rows @ rows.T
+    distances *= -2
+    distances += norms[:, None]
+    distances += norms[None, :]
+    np.maximum(distances, 0, out=distances)
+    np.sqrt(distances, out=distances)
+    np.fill_diagonal(distances, 0)
+    return distances
 
 
 def _one_hot(labels: np.ndarray, dtype: type) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -92,10 +101,13 @@ def calinski_harabasz_davies_bouldin(rows: np.ndarray, labels: np.ndarray) -> tu
     if not 2 <= m <= n - 1:
         return math.nan, math.nan
     means = (one_hot.T @ rows) / counts[:, None]
-    diff = rows - means[inverse]
-    squared = np.einsum("ij,ij->i", diff, diff)
+    # squared distance of each point to its cluster's mean, without an [n, d] temporary
+    near = (rows @ means.T)[np.arange(n), inverse]
+    squared = np.einsum("ij,ij->i", rows, rows) - 2 * near + (means**2).sum(axis=1)[inverse]
+    np.maximum(squared, 0, out=squared)
     within = float(squared.sum())
-    between = float((counts * ((means - rows.mean(axis=0)) ** 2).sum(axis=1)).sum())
+    centre = counts @ means / n
+    between = float((counts * ((means - centre) ** 2).sum(axis=1)).sum())
     ch = 1.0 if within == 0.0 else between * (n - m) / (within * (m - 1.0))
     spread = np.bincount(inverse, weights=np.sqrt(squared), minlength=m) / counts
     gaps = np.sqrt(np.maximum(((means[:, None, :] - means[None, :, :]) ** 2).sum(axis=2), 0.0))

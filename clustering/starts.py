@@ -15,14 +15,16 @@ from threadpoolctl import threadpool_limits
 from mnist_bench.clustering.base import as_rows
 
 
-def kmeans_plusplus_start(X: np.ndarray, k: int, seed: int, threads: int = 1) -> np.ndarray:
+def kmeans_plusplus_start(X: np.ndarray, k: int, seed: int) -> np.ndarray:
     """k-means++ centres of the rows of ``X`` (``sklearn.cluster.kmeans_plusplus``), float32.
 
-    Deterministic for a seed and a thread count; ``threads`` caps BLAS and OpenMP.
+    Drawn on one thread, so a seed gives the same centres whatever the grid's thread count (and
+    its products, the distances of a few candidates at a time, are too small for a second
+    thread: on a busy machine one took several times longer with two).
     """
     from sklearn.cluster import kmeans_plusplus
 
     rows = as_rows(X)
-    with threadpool_limits(limits=max(1, threads)):
+    with threadpool_limits(limits=1):
         centres, _ = kmeans_plusplus(rows, k, random_state=seed)
     return np.ascontiguousarray(centres, dtype=np.float32)

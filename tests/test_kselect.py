@@ -55,6 +55,15 @@ def test_scores_equal_sklearns_on_the_sample(digits: tuple[np.ndarray, np.ndarra
     assert scores.distances() is distances  # computed once, reused
 
 
+def test_distances_are_sklearns(digits: tuple[np.ndarray, np.ndarray]) -> None:
+    from sklearn.metrics import pairwise_distances
+
+    X = digits[0][:500]
+    distances = kselect.sample_distances(X)
+    assert distances.dtype == np.float32 and not distances.diagonal().any()
+    np.testing.assert_allclose(distances, pairwise_distances(X), atol=1e-4)
+
+
 def test_edge_cases_match_sklearn() -> None:
     rng = np.random.default_rng(0)
     X = rng.random((40, 3), dtype=np.float32)

@@ -46,13 +46,15 @@ def test_backends_declare_whether_they_accept_an_init_array() -> None:
 
 def test_start_is_sklearns_kmeans_plusplus_seeded(raw: np.ndarray) -> None:
     from sklearn.cluster import kmeans_plusplus
+    from threadpoolctl import threadpool_limits
 
-    start = kmeans_plusplus_start(raw, 10, seed=3, threads=2)
-    expected, _ = kmeans_plusplus(raw, 10, random_state=3)
+    start = kmeans_plusplus_start(raw, 10, seed=3)
+    with threadpool_limits(limits=1):  # drawn on one thread, whatever the grid's threads
+        expected, _ = kmeans_plusplus(raw, 10, random_state=3)
     assert start.dtype == np.float32 and start.shape == (10, raw.shape[1])
     np.testing.assert_array_equal(start, expected)
-    np.testing.assert_array_equal(start, kmeans_plusplus_start(raw, 10, seed=3, threads=2))
-    assert not np.array_equal(start, kmeans_plusplus_start(raw, 10, seed=4, threads=2))
+    np.testing.assert_array_equal(start, kmeans_plusplus_start(raw, 10, seed=3))
+    assert not np.array_equal(start, kmeans_plusplus_start(raw, 10, seed=4))
 
 
 def test_one_iteration_from_the_same_start_gives_the_same_centres(raw: np.ndarray) -> None:
@@ -71,7 +73,7 @@ def test_one_iteration_from_the_same_start_gives_the_same_centres(raw: np.ndarra
 def test_sklearn_and_faiss_from_a_shared_start_end_at_the_same_wcss(
     raw: np.ndarray, seed: int
 ) -> None:
-    start = kmeans_plusplus_start(raw, 10, seed=seed, threads=2)
+    start = kmeans_plusplus_start(raw, 10, seed=seed)
     ends = {}
     for name in ("sklearn", "faiss"):
         model = _from(name, raw, start, ITERATIONS)

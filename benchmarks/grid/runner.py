@@ -267,7 +267,7 @@ def run_grid(cfg: GridConfig, out_dir: Path, cache: Cache) -> pd.DataFrame:
             if i == 0:
                 save_linkage(out_dir, split, ext_name, X, y)
             k_scores = SampleScores(X, threads)  # the sample's distances: once, when first used
-            starts = shared_starts.Starts(X, threads)  # k-means++ centres: once per (k, seed)
+            starts = shared_starts.Starts(X)  # k-means++ centres: once per (k, seed)
             for backend, plugin, backend_params, init in cells:
                 for k, seed, in_sweep in pairs if init == "own" else shared_pairs:
                     base = {

@@ -81,12 +81,11 @@ def recorded_params(params: dict[str, Any]) -> str:
 class Starts:
     """The k-means++ centres of one feature matrix, drawn once per (k, seed) and kept."""
 
-    def __init__(self, X: np.ndarray, threads: int) -> None:
+    def __init__(self, X: np.ndarray) -> None:
         self.X = X
-        self.threads = threads
         self._drawn: dict[tuple[int, int], np.ndarray] = {}
 
     def __call__(self, k: int, seed: int) -> np.ndarray:
         if (k, seed) not in self._drawn:
-            self._drawn[(k, seed)] = kmeans_plusplus_start(self.X, k, seed, self.threads)
+            self._drawn[(k, seed)] = kmeans_plusplus_start(self.X, k, seed)
         return self._drawn[(k, seed)]
