@@ -45,10 +45,12 @@ def bandwidth_line(env: dict[str, Any]) -> str:
     if bw is None:
         return "This run's environment.json has no measured memory bandwidth, so no floor."
     info = env["memory_bandwidth"]
+    threads = info.get("threads", "?")
+    on = f"{threads} thread" + ("" if threads == 1 else "s")
     return (
         f"This machine reads memory at **{bw / 1e9:.1f} GB/s** (environment.json: numpy's "
         f"`max` over a {info.get('array_bytes', 0) / 2**20:.0f} MiB float32 array, the fastest "
-        f"of {info.get('passes', '?')} passes on {info.get('threads', '?')} threads). An "
+        f"of {info.get('passes', '?')} passes on {on}). An "
         "iteration reads all of X at least once (n × d × 4 bytes): that over the bandwidth is "
         "the floor under its time."
     )
