@@ -6,10 +6,10 @@ sweep also get the scores that choose k without labels (silhouette, Calinski-Har
 Davies-Bouldin on a seeded sample, :mod:`mnist_bench.clustering.kselect`; BIC for a mixture),
 and the Ward linkage of a seeded sample of each extractor's features is kept for its
 dendrogram. ``[shared_starts]`` adds rows where k-means backends start from the same centres
-(:mod:`mnist_bench.grid.shared_starts`). Finished rows go to
-the resume journal (:mod:`mnist_bench.grid.journal`) as they come, so a killed run started again
-with the same config and output folder resumes where it stopped. The rows are written to
-``results.csv`` (:mod:`mnist_bench.grid.results`); rendering them is the report's job.
+(:mod:`mnist_bench.grid.shared_starts`). Finished rows go to the resume journal
+(:mod:`mnist_bench.grid.journal`) as they come, so a killed run started again with the same
+config and output folder resumes where it stopped. The rows are written to ``results.csv``
+(:mod:`mnist_bench.grid.results`); rendering them is the report's job.
 """
 
 from __future__ import annotations
