@@ -38,6 +38,8 @@ class Backend(Protocol):
     threads: int
     #: ``"wcss"`` or ``"log_likelihood"`` (see :class:`BaseBackend`)
     objective: ClassVar[str]
+    #: whether it can start from given centres (see :meth:`BaseBackend.start_params`)
+    accepts_init: ClassVar[bool]
 
     def get_params(self, deep: bool = True) -> dict[str, Any]: ...
 
@@ -51,6 +53,20 @@ class Backend(Protocol):
 def as_rows(X: Any) -> np.ndarray:
     """``X`` as a finite 2-D float32 array (no copy when it already is one, memory maps too)."""
     return check_array(X, dtype=np.float32, ensure_all_finite=True, order="C")
+
+
+def as_centres(init: Any, n_clusters: int, n_features: int) -> np.ndarray:
+    """Given starting centres as a C-ordered float32 ``[n_clusters, n_features]`` array.
+
+    A ValueError names the shape expected when they do not fit.
+    """
+    centres = np.ascontiguousarray(init, dtype=np.float32)
+    if centres.shape != (n_clusters, n_features) or not np.isfinite(centres).all():
+        raise ValueError(
+            f"init must be finite centres of shape (n_clusters, n_features) = "
+            f"{(n_clusters, n_features)}, got shape {centres.shape}"
+        )
+    return centres
 
 
 class BaseBackend(ClusterMixin, BaseEstimator, metaclass=ABCMeta):
@@ -70,13 +86,25 @@ class BaseBackend(ClusterMixin, BaseEstimator, metaclass=ABCMeta):
     #: what the backend's restarts minimise or maximise, by which the grid picks a seed without
     #: labels: ``"wcss"`` (computed by the suite from the centres; k-means) or
     #: ``"log_likelihood"`` (a mixture model, which then also defines ``score(X)``, the mean
-    #: log-likelihood per row)
+    #: log-likelihood per row, and ``bic(X)``, its Bayesian information criterion)
     objective: ClassVar[str] = "wcss"
+    #: whether ``fit`` can start from given centres: ``init`` takes an array ``[k, d]`` and
+    #: :meth:`start_params` says how to run a fixed number of Lloyd iterations from it (the
+    #: grid's shared starts run only such backends)
+    accepts_init: ClassVar[bool] = False
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "n_clusters": [Interval(Integral, 1, None, closed="left")],
         "seed": [Interval(Integral, 0, MAX_SEED, closed="both")],
         "threads": [Interval(Integral, 1, None, closed="left")],
     }
+
+    @classmethod
+    def start_params(cls, init: np.ndarray, iterations: int) -> dict[str, Any]:
+        """The parameters that start a fit from the centres ``init`` (``[k, d]``) and run exactly
+        ``iterations`` Lloyd iterations (fewer only at a fixed point), with no tolerance and no
+        restarts. Defined by the backends whose ``accepts_init`` is true.
+        """
+        raise TypeError(f"{cls.__name__} cannot start from given centres (accepts_init is false)")
 
     def fit(self, X: Any, y: Any = None) -> BaseBackend:
         """Cluster the rows of ``X``; sets ``cluster_centers_``, ``labels_``, ``n_iter_``."""

@@ -21,6 +21,9 @@ later sampling and the final scikit-learn KMeans on the candidates); its ``tol``
 squared shift of the centres (absolute, not scaled by the data's variance as in scikit-learn);
 and its ``inertia_`` is a sum of *unsquared* distances whenever the loop stops at ``max_iter``,
 so it is never used: the suite computes WCSS from the centres like for every backend.
+
+``init`` may also be given centres (an array ``[k, d]``, dask-ml's ``init=array``), from which the
+grid's shared starts run a fixed number of iterations (``tol = 0``).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 from threadpoolctl import threadpool_limits
 
-from mnist_bench.clustering.base import BaseBackend
+from mnist_bench.clustering.base import BaseBackend, as_centres
 
 #: Target size of one chunk of rows sent to a worker.
 CHUNK_BYTES = 32 << 20
@@ -70,7 +73,8 @@ class DaskKMeans(BaseBackend):
     max_iter, tol, oversampling_factor, init_max_iter : passed to dask-ml's KMeans
         (``max_iter`` >= 1, ``tol`` >= 0, ``oversampling_factor`` > 0, ``init_max_iter``:
         k-means|| rounds at most, >= 1, or None for dask-ml's log(cost)).
-    init : ``"k-means||"`` (dask-ml's) or ``"k-means||-weighted"`` (see :data:`INITS`).
+    init : ``"k-means||"`` (dask-ml's), ``"k-means||-weighted"`` (see :data:`INITS`) or the
+        starting centres, an array ``[k, d]``.
 
     Fitted attributes: ``cluster_centers_`` (float32), ``labels_`` and ``n_iter_``.
     """
@@ -83,8 +87,9 @@ class DaskKMeans(BaseBackend):
         "tol": [Interval(Real, 0, None, closed="left")],
         "oversampling_factor": [Interval(Real, 0, None, closed="neither")],
         "init_max_iter": [Interval(Integral, 1, None, closed="left"), None],
-        "init": [StrOptions(set(INITS))],
+        "init": [StrOptions(set(INITS)), "array-like"],
     }
+    accepts_init: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -98,7 +103,7 @@ class DaskKMeans(BaseBackend):
         tol: float = 1e-4,
         oversampling_factor: int = 2,
         init_max_iter: int | None = None,
-        init: str = "k-means||",
+        init: str | np.ndarray = "k-means||",
     ) -> None:
         self.n_clusters = n_clusters
         self.seed = seed
@@ -110,6 +115,14 @@ class DaskKMeans(BaseBackend):
         self.oversampling_factor = oversampling_factor
         self.init_max_iter = init_max_iter
         self.init = init
+
+    @classmethod
+    def start_params(cls, init: np.ndarray, iterations: int) -> dict[str, Any]:
+        """``init`` = the centres, ``max_iter`` = ``iterations``, ``tol`` = 0.
+
+        dask-ml stops when the centres' shift is below ``tol``: never, with ``tol`` = 0.
+        """
+        return {"init": init, "max_iter": iterations, "tol": 0.0}
 
     @contextlib.contextmanager
     def client(self) -> Iterator[Any]:
@@ -143,11 +156,14 @@ class DaskKMeans(BaseBackend):
     def _fit(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
         from dask_ml.cluster import KMeans
 
+        given = None
+        if not isinstance(self.init, str):
+            given = as_centres(self.init, self.n_clusters, X.shape[1])
         # BLAS inside each worker task gets one thread: the workers are the parallelism.
         with threadpool_limits(limits=1), self.client() as client:
             dX = scatter_rows(client, X)
-            init: str | np.ndarray = "k-means||"
-            if self.init == "k-means||-weighted":
+            init: str | np.ndarray = "k-means||" if given is None else given
+            if given is None and self.init == "k-means||-weighted":
                 init = weighted_scalable_init(
                     dX, self.n_clusters, self.seed, self.oversampling_factor, self.init_max_iter
                 )

@@ -1,4 +1,8 @@
-"""``faiss``: FAISS k-means on every point (FAISS subsamples to 256 per centroid by default)."""
+"""``faiss``: FAISS k-means on every point (FAISS subsamples to 256 per centroid by default).
+
+``init`` may be given centres (an array ``[k, d]``, passed to ``train(..., init_centroids=)``),
+from which the grid's shared starts run a fixed number of iterations.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,13 @@ from numbers import Integral
 from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 
-from mnist_bench.clustering.base import BaseBackend
+from mnist_bench.clustering.base import BaseBackend, as_centres
+
+#: ``init`` values besides an array of centres: FAISS' own start (a seeded random sample of
+#: the points).
+INITS = ("random",)
 
 
 class FaissKMeans(BaseBackend):
@@ -23,14 +31,18 @@ class FaissKMeans(BaseBackend):
     niter : k-means iterations (an integer >= 1; FAISS runs exactly that many).
     nredo : runs from different random starts; the best by objective is kept (integer >= 1).
     subsample : let FAISS sample 256 points per centroid (its default) instead of using all.
+    init : ``"random"`` (FAISS' own start, seeded by ``seed``) or the starting centres, an array
+        ``[k, d]`` (then ``nredo`` must be 1).
 
     Fitted attributes: ``cluster_centers_`` (float32), ``labels_`` and ``n_iter_`` (= ``niter``).
     Labels come from a FAISS ``IndexFlatL2`` over the centres, the index ``faiss.Kmeans`` itself
     searches; it is built when needed, so a fitted backend pickles (FAISS objects do not).
     """
 
+    accepts_init: ClassVar[bool] = True
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **BaseBackend._parameter_constraints,
+        "init": [StrOptions(set(INITS)), "array-like"],
         "niter": [Interval(Integral, 1, None, closed="left")],
         "nredo": [Interval(Integral, 1, None, closed="left")],
         "subsample": ["boolean"],
@@ -45,6 +57,7 @@ class FaissKMeans(BaseBackend):
         niter: int = 25,
         nredo: int = 1,
         subsample: bool = False,
+        init: str | np.ndarray = "random",
     ) -> None:
         self.n_clusters = n_clusters
         self.seed = seed
@@ -52,10 +65,21 @@ class FaissKMeans(BaseBackend):
         self.niter = niter
         self.nredo = nredo
         self.subsample = subsample
+        self.init = init
+
+    @classmethod
+    def start_params(cls, init: np.ndarray, iterations: int) -> dict[str, Any]:
+        """``init`` = the centres, ``niter`` = ``iterations``, one run (FAISS has no tolerance)."""
+        return {"init": init, "niter": iterations, "nredo": 1}
 
     def _fit(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
         import faiss
 
+        centres = None
+        if not isinstance(self.init, str):
+            centres = as_centres(self.init, self.n_clusters, X.shape[1])
+            if self.nredo != 1:
+                raise ValueError("nredo must be 1 when init is an array of centres")
         faiss.omp_set_num_threads(self.threads)
         extra = {} if self.subsample else {"max_points_per_centroid": -(-len(X) // self.n_clusters)}
         kmeans = faiss.Kmeans(
@@ -67,7 +91,7 @@ class FaissKMeans(BaseBackend):
             verbose=False,
             **extra,
         )
-        kmeans.train(X)
+        kmeans.train(X, init_centroids=centres)
         centers = np.array(kmeans.centroids, dtype=np.float32)
         _, idx = kmeans.index.search(X, 1)
         return centers, idx[:, 0], self.niter

@@ -17,7 +17,7 @@ class GMM(BaseBackend):
 
     Each row's label is its most probable component; the component means are the centres from
     which the suite computes WCSS. The objective its own restarts (``n_init``) maximise is the
-    log-likelihood of the data, :meth:`score` times n.
+    log-likelihood of the data, :meth:`score` times n; :meth:`bic` scores a choice of k.
     """
 
     objective: ClassVar[str] = "log_likelihood"
@@ -72,3 +72,8 @@ class GMM(BaseBackend):
         """Mean log-likelihood per row of ``X`` under the fitted mixture."""
         check_is_fitted(self, "model_")
         return float(self.model_.score(as_rows(X)))
+
+    def bic(self, X: Any) -> float:
+        """The Bayesian information criterion of the fitted mixture on ``X`` (lower is better)."""
+        check_is_fitted(self, "model_")
+        return float(self.model_.bic(as_rows(X)))

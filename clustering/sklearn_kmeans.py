@@ -1,7 +1,8 @@
 """``sklearn``: scikit-learn's KMeans (Lloyd, k-means++ init, one init by default), threads pinned.
 
 ``n_init = 10`` reproduces the seed blog's protocol (scikit-learn's default before 1.4): the best
-of ten k-means++ starts by inertia, at ten times the cost.
+of ten k-means++ starts by inertia, at ten times the cost. ``init`` may be given centres (an
+array ``[k, d]``), from which the grid's shared starts run a fixed number of iterations.
 """
 
 from __future__ import annotations
@@ -12,14 +13,16 @@ from typing import Any, ClassVar
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from mnist_bench.clustering.base import BaseBackend
+from mnist_bench.clustering.base import BaseBackend, as_centres
 
 #: ``algorithm`` values (scikit-learn's KMeans).
 ALGORITHMS = ("lloyd", "elkan")
+#: ``init`` values besides an array of centres.
+INITS = ("k-means++",)
 
 
 class SklearnKMeans(BaseBackend):
-    """scikit-learn ``KMeans(init="k-means++", n_init=n_init, random_state=seed)``.
+    """scikit-learn ``KMeans(init=init, n_init=n_init, random_state=seed)``.
 
     Parameters
     ----------
@@ -28,13 +31,17 @@ class SklearnKMeans(BaseBackend):
     max_iter : Lloyd (or Elkan) iterations at most per start (an integer >= 1).
     tol : relative tolerance on the centres' shift (>= 0).
     algorithm : ``"lloyd"`` or ``"elkan"``.
+    init : ``"k-means++"`` (seeded by ``seed``) or the starting centres, an array ``[k, d]``
+        (then ``n_init`` must be 1).
 
     Fitted attributes: ``cluster_centers_`` (float32), ``labels_``, ``n_iter_`` and ``model_``
     (the fitted scikit-learn KMeans, whose ``predict`` this backend's ``predict`` uses).
     """
 
+    accepts_init: ClassVar[bool] = True
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **BaseBackend._parameter_constraints,
+        "init": [StrOptions(set(INITS)), "array-like"],
         "n_init": [Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
@@ -51,6 +58,7 @@ class SklearnKMeans(BaseBackend):
         max_iter: int = 300,
         tol: float = 1e-4,
         algorithm: str = "lloyd",
+        init: str | np.ndarray = "k-means++",
     ) -> None:
         self.n_clusters = n_clusters
         self.seed = seed
@@ -59,13 +67,28 @@ class SklearnKMeans(BaseBackend):
         self.max_iter = max_iter
         self.tol = tol
         self.algorithm = algorithm
+        self.init = init
+
+    @classmethod
+    def start_params(cls, init: np.ndarray, iterations: int) -> dict[str, Any]:
+        """``init`` = the centres, one start, ``max_iter`` = ``iterations``, ``tol`` = 0.
+
+        scikit-learn then stops before ``iterations`` only when no label changed (a fixed
+        point, where more iterations would change nothing).
+        """
+        return {"init": init, "n_init": 1, "max_iter": iterations, "tol": 0.0}
 
     def _fit(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
         from sklearn.cluster import KMeans
 
+        init = self.init
+        if not isinstance(init, str):
+            init = as_centres(init, self.n_clusters, X.shape[1])
+            if self.n_init != 1:
+                raise ValueError("n_init must be 1 when init is an array of centres")
         self.model_ = KMeans(
             n_clusters=self.n_clusters,
-            init="k-means++",
+            init=init,
             n_init=self.n_init,
             max_iter=self.max_iter,
             tol=self.tol,

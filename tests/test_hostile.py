@@ -369,3 +369,10 @@ def test_a_symlink_in_a_run_folder_cannot_send_writes_outside(
     assert done.returncode == 2
     assert "outside the output folder" in _one_line(done)
     assert list(elsewhere.iterdir()) == []
+
+
+def test_the_results_schema_has_every_column_of_the_vocabulary() -> None:
+    from mnist_bench.grid.results import REQUIRED, Row
+
+    assert list(Row.model_fields) == list(words.COLUMNS)
+    assert set(REQUIRED) <= set(words.COLUMNS)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from mnist_bench.core import vocabulary as words
 from mnist_bench.core.vocabulary import COLUMNS
 from mnist_bench.grid import config
 from mnist_bench.reporting.report import render
@@ -21,13 +22,27 @@ def test_reference_report_is_rendered_from_its_results(tmp_path: Path) -> None:
     assert (copy / "REPORT.md").read_text() == (REFERENCE / "REPORT.md").read_text()
 
 
+#: Columns added after the committed reference run (issue 11); it renders without them.
+#: Drop this allowance once reports/reference is regenerated.
+NEWER = ("s_per_iter", "init", *words.K_SCORES)
+
+
 def test_reference_is_the_default_grid() -> None:
     frame = pd.read_csv(REFERENCE / "results.csv")
-    assert list(frame.columns) == list(COLUMNS)
+    assert list(frame.columns) in (list(COLUMNS), [c for c in COLUMNS if c not in NEWER])
     cfg = config.load()  # the default grid
-    assert set(frame.extractor) == set(cfg.extractors)
-    assert set(frame.backend) == set(cfg.backends)
-    for (extractor, backend), _ in frame.groupby(["extractor", "backend"]):
+    shared = frame["init"].eq("shared") if "init" in frame else frame["backend"].isna()
+    own = frame[~shared]
+    assert set(own.extractor) == set(cfg.extractors)
+    assert set(own.backend) == set(cfg.backends)
+    for (extractor, backend), _ in own.groupby(["extractor", "backend"]):
         assert cfg.runs(backend, extractor)
+    if "init" in frame:  # the shared starts of the default grid
+        expected = {
+            (e, words.shared_backend(b))
+            for e in cfg.shared_starts["extractors"]
+            for b in cfg.shared_starts["backends"]
+        }
+        assert set(zip(frame[shared].extractor, frame[shared].backend, strict=True)) == expected
     assert (frame[frame.split == "all"].n_samples == 70000).all()
     assert sorted(frame[frame.eval_k].seed.unique()) == [0, 1, 2]

@@ -33,6 +33,27 @@ METRIC_HEADERS: dict[str, str] = {
 METRIC_SHORT_HEADERS: dict[str, str] = {**METRIC_HEADERS, "acc": "acc"}
 #: Which images a row clustered: all of them (train + test), or one part.
 SPLITS: tuple[str, ...] = ("all", "train", "test")
+#: Scores that pick k without labels, computed by the runner on the rows of the k sweep, each
+#: with the direction in which it is better: the silhouette, Calinski-Harabasz and Davies-Bouldin
+#: (on a seeded sample of the points) and, for a mixture model, BIC.
+K_SCORES: tuple[str, ...] = ("silhouette", "calinski_harabasz", "davies_bouldin", "bic")
+K_SCORE_DIRECTIONS: dict[str, str] = {
+    "silhouette": "max",
+    "calinski_harabasz": "max",
+    "davies_bouldin": "min",
+    "bic": "min",
+}
+K_SCORE_HEADERS: dict[str, str] = {
+    "silhouette": "silhouette",
+    "calinski_harabasz": "Calinski-Harabasz",
+    "davies_bouldin": "Davies-Bouldin",
+    "bic": "BIC",
+}
+#: Values of the ``init`` column: the backend's own start (its k-means++, FAISS' random
+#: sample, ...), or k-means++ centres drawn once and shared by every backend (``[shared_starts]``
+#: in the config), whose rows name the backend ``{backend}@shared``.
+INITS: tuple[str, ...] = ("own", "shared")
+SHARED_SUFFIX = "@shared"
 #: The columns that identify a row of results.csv (one row per key).
 ROW_KEY: tuple[str, ...] = ("dataset", "split", "extractor", "backend", "k", "seed")
 #: The columns that identify a cell (a row key without k and seed).
@@ -66,6 +87,10 @@ COLUMNS: tuple[str, ...] = (
     "extractor_params",
     "backend_params",
     "peak_rss_mb",
+    # fit_s / n_iter
+    "s_per_iter",
+    "init",
+    *K_SCORES,
 )
 
 #: Each backend's objective (the ``objective`` column): what its own restarts would pick the best
@@ -82,12 +107,14 @@ LABELS_DIR = "labels"
 MONTAGES_DIR = "montages"
 HEATMAPS_DIR = "heatmaps"
 MAPS_DIR = "maps"
+DENDROGRAMS_DIR = "dendrograms"
 
 SUPERVISED_MARK = " (supervised)"
 
 #: What a name that becomes part of a file name (a split, an extractor, a backend) may be:
-#: letters, digits, ``_ . + -``, not starting with a dot or a dash, at most 64 characters.
-NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,63}")
+#: letters, digits, ``_ . + - @``, not starting with a dot, a dash or an at sign, at most 64
+#: characters.
+NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+@-]{0,63}")
 #: The largest seed: every library takes it (numpy, scikit-learn, FAISS and TensorFlow take a
 #: signed 32-bit seed).
 MAX_SEED = 2**31 - 1
@@ -133,6 +160,11 @@ def row_cell_label(row: Mapping[str, Any]) -> str:
     return cell_label(extractor, str(row["backend"]), bool(row["supervised"]))
 
 
+def shared_backend(backend: str) -> str:
+    """The backend column of a shared-start row: ``"sklearn"`` -> ``"sklearn@shared"``."""
+    return f"{_name(backend)}{SHARED_SUFFIX}"
+
+
 def row_key(row: Mapping[str, Any]) -> tuple[Any, ...]:
     """The :data:`ROW_KEY` values of a row."""
     return tuple(row[c] for c in ROW_KEY)
@@ -170,3 +202,18 @@ def map_layout_file(split: str) -> str:
 
 def elbow_file(split: str) -> str:
     return f"elbow_{_name(split)}.png"
+
+
+def kselect_file(split: str) -> str:
+    """The curves of the k-selection scores by k, for one split."""
+    return f"kselect_{_name(split)}.png"
+
+
+def linkage_file(split: str, extractor: str) -> str:
+    """The Ward linkage of a seeded sample of an extractor's features (kept by the runner)."""
+    return f"{DENDROGRAMS_DIR}/{_name(split)}-{_name(extractor)}.npz"
+
+
+def dendrogram_file(split: str, extractor: str) -> str:
+    """The dendrogram drawn from :func:`linkage_file`."""
+    return f"{DENDROGRAMS_DIR}/{_name(split)}-{_name(extractor)}.png"

@@ -42,6 +42,7 @@ from mnist_bench.core import vocabulary as words
 from mnist_bench.core.errors import UserError, unknown
 from mnist_bench.core.system import usable_cores
 from mnist_bench.data import datasets
+from mnist_bench.grid.shared_starts import check_shared_starts
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "default.toml"
@@ -78,6 +79,8 @@ class GridConfig(BaseModel):
     An entry of ``extractors`` with a ``steps`` list is a chain: ``{"steps": ["autoencoder",
     "umap"], "umap": {...}}`` (each step's parameters under its name). ``backend_extractors``
     limits a backend to some extractors (``{"gmm": ["umap"]}``); others run on every extractor.
+    ``shared_starts`` (``{"extractors": [...], "backends": [...], "iterations": 25}``) adds rows
+    where those backends start from the same k-means++ centres (:mod:`.shared_starts`).
     """
 
     model_config = ConfigDict(strict=True, extra="forbid", validate_default=True)
@@ -101,6 +104,7 @@ class GridConfig(BaseModel):
     seeds: Annotated[list[Seed], Field(min_length=1)] = Field(default_factory=lambda: [0])
     sweep_all_seeds: bool = False
     threads: Annotated[int, Field(ge=0, le=MAX_THREADS)] = 0
+    shared_starts: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("k", mode="before")
     @classmethod
@@ -120,6 +124,7 @@ class GridConfig(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> GridConfig:
+        check_shared_starts(self.shared_starts)
         self.k = sorted(set(self.k))
         if self.eval_k is None:
             self.eval_k = DEFAULT_EVAL_K if DEFAULT_EVAL_K in self.k else self.k[-1]
@@ -171,6 +176,11 @@ class GridConfig(BaseModel):
                     raise unknown(
                         f"extractor in backend_extractors.{backend}", extractor, self.extractors
                     )
+        # shared starts compare what the file's grid runs
+        for key, grid in (("extractors", self.extractors), ("backends", self.backends)):
+            for value in self.shared_starts.get(key, []):
+                if value not in grid:
+                    raise unknown(f"{key[:-1]} in shared_starts.{key}", value, grid)
 
     @property
     def threads_in_use(self) -> int:

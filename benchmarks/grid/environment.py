@@ -1,4 +1,5 @@
-"""What is needed to repeat a run: versions, threads and BLAS, CPU, data and config, git state."""
+"""What is needed to repeat a run: versions, threads and BLAS, CPU, data and config, git state,
+and the machine's measured memory bandwidth (the floor under a k-means iteration's time)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ import os
 import platform
 import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from mnist_bench.core.own_files import read_checked
@@ -37,6 +41,11 @@ PACKAGES = (
     "pytest-benchmark",
 )
 ROOT = Path(__file__).resolve().parents[2]
+#: Size of the array the memory bandwidth is measured on: well beyond the caches (8 times the
+#: 32 MiB L3 of the development machine), small enough to allocate in a few hundredths of a second.
+BANDWIDTH_BYTES = 256 << 20
+#: Passes over it; the fastest counts.
+BANDWIDTH_PASSES = 5
 
 
 def package_versions() -> dict[str, str]:
@@ -97,6 +106,35 @@ def threadpools() -> list[dict[str, Any]]:
     return [{k: info.get(k) for k in keys} for info in threadpool_info()]
 
 
+def memory_bandwidth(
+    threads: int = 1, nbytes: int = BANDWIDTH_BYTES, passes: int = BANDWIDTH_PASSES
+) -> dict[str, Any]:
+    """This machine's streaming read bandwidth, in bytes per second, as numpy reaches it.
+
+    The fastest of ``passes`` reads of a float32 array of ``nbytes`` (numpy's ``max``, which
+    touches every byte once and keeps nothing), split among ``threads`` threads (numpy releases
+    the GIL in the reduction). A k-means iteration reads all of X at least once, so n x d x 4
+    bytes over this figure is the floor under its time. Takes a fraction of a second.
+    """
+    threads = max(1, threads)
+    data = np.empty(nbytes // 4, dtype=np.float32)
+    data.fill(1.0)  # touch every page before timing
+    parts = np.array_split(data, threads)
+    best = float("inf")
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for _ in range(passes):
+            start = time.perf_counter()
+            list(pool.map(np.max, parts))
+            best = min(best, time.perf_counter() - start)
+    return {
+        "bytes_per_s": data.nbytes / best,
+        "array_bytes": int(data.nbytes),
+        "passes": passes,
+        "threads": threads,
+        "method": "numpy max over a float32 array larger than the caches, fastest pass",
+    }
+
+
 def collect(cfg: GridConfig, ds: Dataset) -> dict[str, Any]:
     """Everything environment.json records about a run."""
     return {
@@ -113,6 +151,7 @@ def collect(cfg: GridConfig, ds: Dataset) -> dict[str, Any]:
         "config": cfg.to_dict(),
         "config_hash": cfg.hash(),
         "git": git_state(),
+        "memory_bandwidth": memory_bandwidth(cfg.threads_in_use),
     }
 
 
@@ -131,6 +170,13 @@ class Threadpool(_Open):
     num_threads: int | None = None
 
 
+class Bandwidth(_Open):
+    bytes_per_s: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    array_bytes: int = 0
+    passes: int | None = None
+    threads: int | None = None
+
+
 class Environment(_Open):
     """What the report reads of environment.json (other keys are kept as they are)."""
 
@@ -144,6 +190,7 @@ class Environment(_Open):
     config: dict[str, Any] = Field(default_factory=dict)
     config_hash: str | None = None
     git: Git = Field(default_factory=Git)
+    memory_bandwidth: Bandwidth | None = None
 
 
 def read(path: Path) -> dict[str, Any]:

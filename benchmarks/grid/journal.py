@@ -16,8 +16,8 @@ from pydantic import ValidationError
 
 from mnist_bench.core.atomic import write_text
 from mnist_bench.core.system import say
-from mnist_bench.core.vocabulary import COLUMNS, PARTIAL, row_key
-from mnist_bench.grid.results import Row
+from mnist_bench.core.vocabulary import PARTIAL, row_key
+from mnist_bench.grid.results import REQUIRED, Row
 
 
 class Journal:
@@ -86,7 +86,7 @@ def _json(line: str) -> Any:
 
 def _is_row(row: Any) -> bool:
     """Whether ``row`` is a complete result row that the results schema accepts."""
-    if not isinstance(row, dict) or not set(COLUMNS) <= set(row):
+    if not isinstance(row, dict) or not set(REQUIRED) <= set(row):
         return False
     try:
         Row.model_validate(row)

@@ -85,6 +85,12 @@ def _objective(value: str | None) -> str | None:
     return value
 
 
+def _init(value: str | None) -> str | None:
+    if value is not None and value not in words.INITS:
+        raise ValueError(f"unknown init; known: {', '.join(words.INITS)}")
+    return value
+
+
 def _json_table(value: str | None) -> str | None:
     if value is None:
         return None
@@ -144,6 +150,12 @@ class Row(BaseModel):
     extractor_params: Annotated[str | None, Blank, AfterValidator(_json_table)] = None
     backend_params: Annotated[str | None, Blank, AfterValidator(_json_table)] = None
     peak_rss_mb: Amount = math.nan
+    s_per_iter: Amount = math.nan
+    init: Annotated[str | None, Blank, AfterValidator(_init)] = None
+    silhouette: Score = math.nan
+    calinski_harabasz: Amount = math.nan
+    davies_bouldin: Amount = math.nan
+    bic: Annotated[float, Missing, _within(-math.inf)] = math.nan
 
 
 def write_results(frame: pd.DataFrame, out_dir: Path) -> None:

@@ -1,10 +1,15 @@
 """The grid runner: dataset -> features (cached) -> backend -> labels + centres -> result rows.
 
 One tidy row per (dataset, split, extractor, backend, k, seed). The k sweep runs on the first
-seed only (unless ``sweep_all_seeds``), while ``eval_k`` runs on every seed. Finished rows go to
-the resume journal (:mod:`mnist_bench.grid.journal`) as they come, so a killed run started again
-with the same config and output folder resumes where it stopped. The rows are written to
-``results.csv`` (:mod:`mnist_bench.grid.results`); rendering them is the report's job.
+seed only (unless ``sweep_all_seeds``), while ``eval_k`` runs on every seed. The rows of the
+sweep also get the scores that choose k without labels (silhouette, Calinski-Harabasz,
+Davies-Bouldin on a seeded sample, :mod:`mnist_bench.clustering.kselect`; BIC for a mixture),
+and the Ward linkage of a seeded sample of each extractor's features is kept for its
+dendrogram. ``[shared_starts]`` adds rows where k-means backends start from the same centres
+(:mod:`mnist_bench.grid.shared_starts`). Finished rows go to the resume journal
+(:mod:`mnist_bench.grid.journal`) as they come, so a killed run started again with the same
+config and output folder resumes where it stopped. The rows are written to ``results.csv``
+(:mod:`mnist_bench.grid.results`); rendering them is the report's job.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import pandas as pd
 from filelock import FileLock, Timeout
 
 from mnist_bench import clustering, features
+from mnist_bench.clustering.kselect import SampleScores, ward_linkage
 from mnist_bench.clustering.metrics import scores, wcss
 from mnist_bench.core import vocabulary as words
 from mnist_bench.core.atomic import atomic_open, remove_stale_temporaries, write_text
@@ -32,7 +38,7 @@ from mnist_bench.core.errors import UserError
 from mnist_bench.core.own_files import UNREADABLE
 from mnist_bench.core.system import say
 from mnist_bench.data import datasets
-from mnist_bench.grid import environment
+from mnist_bench.grid import environment, shared_starts
 from mnist_bench.grid.config import GridConfig
 from mnist_bench.grid.extraction import extract
 from mnist_bench.grid.journal import Journal
@@ -92,6 +98,7 @@ def fit_one(
         "n_iter": int(model.n_iter_),
         "fit_s": fit_s,
         "predict_s": predict_s,
+        "s_per_iter": fit_s / max(1, int(model.n_iter_)),
         "objective": model.objective,
     }
     # the objective the backend's own restarts would choose by: WCSS (computed by the suite)
@@ -102,6 +109,8 @@ def fit_one(
     row["objective_value"] = (
         row["wcss"] if model.objective == "wcss" else float(model.score(X)) * len(X)
     )
+    if model.objective == "log_likelihood":  # a mixture model also scores k by its BIC
+        row["bic"] = float(model.bic(X))
     return row, labels
 
 
@@ -148,6 +157,23 @@ def save_labels(path: Path, index: np.ndarray, labels: np.ndarray) -> None:
             pass  # unreadable: written anew
     with atomic_open(path, "wb") as fh:
         np.savez_compressed(fh, index=index, labels=labels)
+
+
+def save_linkage(out_dir: Path, split: str, extractor: str, X: np.ndarray, y: np.ndarray) -> None:
+    """Keep the Ward linkage of a seeded sample of ``X``, with the sample's digits, for the
+    report's dendrogram (``OUT/dendrograms/*.npz``); a file with the same content is left alone.
+    """
+    Z, index = ward_linkage(X)
+    path = out_dir / words.linkage_file(split, extractor)
+    if path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as old:
+                if np.array_equal(old["linkage"], Z) and np.array_equal(old["index"], index):
+                    return
+        except (OSError, ValueError, KeyError):
+            pass  # unreadable: written anew
+    with atomic_open(path, "wb") as fh:
+        np.savez_compressed(fh, linkage=Z, index=index.astype(np.int32), labels=y[index])
 
 
 @contextlib.contextmanager
@@ -248,8 +274,14 @@ def run_grid(
     done = journal.load()
     journal.start(list(done.values()))
     pairs = jobs(cfg)
+    shared_pairs = [(cfg.eval_k, seed, False) for seed in cfg.seeds]
     total = sum(
-        len(splits_for(cfg, sup)) * sum(cfg.runs(b, name) for b in cfg.backends) * len(pairs)
+        len(splits_for(cfg, sup))
+        * (
+            sum(cfg.runs(b, name) for b in cfg.backends) * len(pairs)
+            + len(shared_starts.backends_for(cfg.shared_starts, name, _running(cfg, name)))
+            * len(shared_pairs)
+        )
         for name, sup in supervised.items()
     )
     rows: list[dict[str, Any]] = []
@@ -258,16 +290,25 @@ def run_grid(
         # worker processes only pay off (and fork safely, before TensorFlow) on large sets
         processes = threads if len(ds) >= PARALLEL_EXTRACT_MIN else 1
         feats = extract(ds, cfg.steps(ext_name), cache, threads=processes, name=ext_name)
-        for split in splits_for(cfg, feats.supervised):
+        # (backend column, plug-in, its parameters, init): each backend, then the shared starts
+        running = _running(cfg, ext_name)
+        cells = [(b, b, cfg.backends[b], "own") for b in running]
+        cells += [
+            (words.shared_backend(b), b, cfg.backends[b], "shared")
+            for b in shared_starts.backends_for(cfg.shared_starts, ext_name, running)
+        ]
+        for i, split in enumerate(splits_for(cfg, feats.supervised)):
             mask = ds.mask(split)
             # split `all` uses the (possibly memory-mapped) features as they are: no copy
             X = feats.X if mask.all() else np.ascontiguousarray(feats.X[mask])
             y = ds.labels[mask]
             index = np.flatnonzero(mask)
-            for backend, backend_params in cfg.backends.items():
-                if not cfg.runs(backend, ext_name):
-                    continue
-                for k, seed, in_sweep in pairs:
+            if i == 0:
+                save_linkage(out_dir, split, ext_name, X, y)
+            k_scores = SampleScores(X, threads)  # the sample's distances: once, when first used
+            starts = shared_starts.Starts(X)  # k-means++ centres: once per (k, seed)
+            for backend, plugin, backend_params, init in cells:
+                for k, seed, in_sweep in pairs if init == "own" else shared_pairs:
                     base = {
                         "dataset": ds.name,
                         "split": split,
@@ -279,14 +320,21 @@ def run_grid(
                         "seed": seed,
                     }
                     row = done.get(words.row_key(base))
-                    if row is not None and k == cfg.eval_k:
+                    if row is not None and k == cfg.eval_k and init == "own":
                         path = labels_path(out_dir, row)
                         if not labels_ok(path, index):
                             say(f"warning: {path.name} is missing or damaged; recomputing its row")
                             row = None
                     reused = row is not None
                     if row is None:
-                        result, labels = fit_one(X, y, backend, backend_params, k, seed, threads)
+                        params = backend_params
+                        if init == "shared":
+                            params = shared_starts.start_params(
+                                cfg.shared_starts, plugin, backend_params, starts(k, seed)
+                            )
+                        result, labels = fit_one(X, y, plugin, params, k, seed, threads)
+                        if in_sweep:
+                            result.update(k_scores(labels))
                         row = {
                             **base,
                             **result,
@@ -302,10 +350,13 @@ def run_grid(
                             "extractor_test_acc": feats.meta.get("test_acc"),
                             "threads": threads,
                             "extractor_params": json.dumps(ext_params, sort_keys=True),
-                            "backend_params": json.dumps(backend_params, sort_keys=True),
+                            "backend_params": json.dumps(backend_params, sort_keys=True)
+                            if init == "own"
+                            else shared_starts.recorded_params(params),
                             "peak_rss_mb": peak_rss_mb(),
+                            "init": init,
                         }
-                        if k == cfg.eval_k:
+                        if k == cfg.eval_k and init == "own":
                             save_labels(labels_path(out_dir, row), index, labels)
                         journal.append(row)
                     rows.append(row)
@@ -318,6 +369,11 @@ def run_grid(
     write_text(out_dir / words.BENCHMARK, json.dumps(timings, indent=1) + "\n")
     journal.remove()
     return frame
+
+
+def _running(cfg: GridConfig, extractor: str) -> list[str]:
+    """The backends the grid runs on ``extractor``."""
+    return [b for b in cfg.backends if cfg.runs(b, extractor)]
 
 
 def _progress(i: int, total: int, row: dict[str, Any], started: float, reused: bool) -> None:

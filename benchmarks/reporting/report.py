@@ -25,7 +25,7 @@ from mnist_bench.core.errors import UserError
 from mnist_bench.core.vocabulary import METRICS, row_cell_label
 from mnist_bench.grid import environment, timings
 from mnist_bench.grid.results import read_results
-from mnist_bench.reporting import maps, plots, visuals
+from mnist_bench.reporting import floor, kselect, maps, plots, shared_starts, visuals
 from mnist_bench.reporting.literature import LABEL_FREE, SEED_BLOG
 from mnist_bench.reporting.tables import markdown_table, mean_std
 
@@ -407,6 +407,7 @@ def render(out_dir: str | Path, cache: Cache | None = None) -> Path:
         raise UserError(f"{out_dir / words.RESULTS} has no rows")
     env = environment.read(out_dir / words.ENVIRONMENT)
     bench = timings.read(out_dir / words.BENCHMARK)
+    every_row, frame = frame, shared_starts.own_rows(frame)  # shared starts: their own section
     evals = frame[frame.eval_k]
     eval_k = int(evals.k.iloc[0])
     seeds = sorted(evals.seed.unique())
@@ -457,7 +458,10 @@ def render(out_dir: str | Path, cache: Cache | None = None) -> Path:
     ]
     for split in splits:
         lines += elbow_section(frame, out_dir, split)
+    lines += kselect.section(frame, out_dir)
     lines += runtime_section(frame)
+    lines += floor.section(frame, env)
+    lines += shared_starts.section(every_row, env)
     if "objective" in evals and not evals[evals.split == "all"].empty:
         lines += label_free_section(evals[evals.split == "all"])
     lines += seed_blog_section(evals[evals.split == "all"])

@@ -1,0 +1,248 @@
+"""The report's "choosing k without labels" section: the k each method picks, curves, dendrograms.
+
+For every cell's k sweep (its first seed), read from ``results.csv``: the knee of the WCSS curve
+(``kneed``, as in the elbow section), the k with the highest silhouette, the highest
+Calinski-Harabasz, the lowest Davies-Bouldin (the three computed by the runner on one seeded
+sample of each features, :mod:`mnist_bench.clustering.kselect`) and, for a mixture model, the
+lowest BIC (on all points). A table gives the picks per cell, with 10 (the number of digits) in
+bold; a plot per split shows the curves. Results without those columns (older runs) get none of
+this.
+
+Dendrograms: the runner keeps the Ward linkage of a seeded sample of each extractor's features
+(``OUT/dendrograms/*.npz``); one picture per extractor is drawn from it (when missing or older
+than the linkage) and linked.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mnist_bench.clustering.elbow import KNEE_METHOD, knee
+from mnist_bench.clustering.kselect import LINKAGE_SIZE, SAMPLE_SIZE
+from mnist_bench.core import vocabulary as words
+from mnist_bench.reporting import plots
+from mnist_bench.reporting.tables import markdown_table
+from mnist_bench.reporting.visuals import stale
+
+log = logging.getLogger(__name__)
+
+#: The number of classes (digits) of MNIST and of scikit-learn's digits: the k to find.
+TRUE_K = 10
+#: The methods, in table order: the elbow's knee, then the scores.
+METHODS: tuple[str, ...] = ("knee", *words.K_SCORES)
+HEADERS = {"knee": "elbow knee", **words.K_SCORE_HEADERS}
+#: Leaves of a drawn dendrogram (the last merges; each leaf is a group of images).
+LEAVES = 30
+
+
+def has_scores(frame: pd.DataFrame) -> bool:
+    """Whether the results hold the k-selection columns (runs before them do not)."""
+    return all(score in frame for score in words.K_SCORES)
+
+
+def sweep_of(frame: pd.DataFrame, split: str) -> pd.DataFrame:
+    """The sweep rows of ``split`` on its first sweep seed."""
+    sweep = frame[frame["in_sweep"].astype(bool) & (frame["split"] == split)]
+    return sweep[sweep["seed"] == sweep["seed"].min()] if not sweep.empty else sweep
+
+
+def picks(group: pd.DataFrame) -> dict[str, int | None]:
+    """The k each method picks from one cell's sweep rows (None: it picks none)."""
+    group = group.sort_values("k")
+    chosen: dict[str, int | None] = {"knee": knee(list(group["k"]), list(group["wcss"]))}
+    for score in words.K_SCORES:
+        values = group[score].dropna()
+        if values.empty:
+            chosen[score] = None
+            continue
+        at = values.idxmax() if words.K_SCORE_DIRECTIONS[score] == "max" else values.idxmin()
+        chosen[score] = int(group.loc[at, "k"])
+    return chosen
+
+
+def _cell(k: int | None) -> str:
+    if k is None:
+        return "–"
+    return f"**{k}**" if k == TRUE_K else str(k)
+
+
+def section(frame: pd.DataFrame, out_dir: Path) -> list[str]:
+    """The picks table and the curves of each split, then the dendrograms."""
+    if not has_scores(frame):
+        return []
+    lines: list[str] = []
+    for split in dict.fromkeys(frame["split"]):
+        sweep = sweep_of(frame, split)
+        if sweep.empty or sweep["k"].nunique() < 3:
+            continue
+        rows, chosen = [], {}
+        for _, group in sweep.groupby(["extractor", "backend"], sort=False):
+            label = words.row_cell_label(group.iloc[0])
+            chosen[label] = picks(group)
+            found = [k for k in chosen[label].values() if k is not None]
+            hits = sum(k == TRUE_K for k in found)
+            rows.append(
+                [label, *(_cell(chosen[label][m]) for m in METHODS), f"{hits}/{len(found)}"]
+            )
+        png = words.kselect_file(split)
+        title = f"Choosing k ({frame['dataset'].iloc[0]}, split {split}, seed {sweep.seed.min()})"
+        plot_scores(sweep, chosen, out_dir / png, title)
+        n = int(sweep["n_samples"].iloc[0])
+        lines += [
+            f"### Split `{split}`",
+            "",
+            f"k = {sweep.k.min()}..{sweep.k.max()}, seed {sweep.seed.min()}. Silhouette, "
+            "Calinski-Harabasz and Davies-Bouldin are computed on the same seeded sample of "
+            f"{min(n, SAMPLE_SIZE):,} of the {n:,} points of each cell's features (the "
+            "silhouette from the sample's pairwise distances, computed once per features and "
+            "reused for every backend and k); BIC (mixture models only) on all points. The knee "
+            f"is `{KNEE_METHOD}` on the WCSS curve. **{TRUE_K}**: the number of digits.",
+            "",
+            markdown_table(rows, ["cell", *(HEADERS[m] for m in METHODS), f"picks of {TRUE_K}"]),
+            "",
+            f"![k-selection scores by k, split {split}]({png})",
+            "",
+        ]
+    if not lines:
+        return []
+    return [
+        "## Choosing k without labels",
+        "",
+        "The k each method picks from a cell's k sweep: the knee of the elbow, the highest "
+        "silhouette, the highest Calinski-Harabasz, the lowest Davies-Bouldin and, for a "
+        "mixture model, the lowest BIC.",
+        "",
+        *lines,
+        *dendrogram_section(frame, out_dir),
+    ]
+
+
+def plot_scores(
+    sweep: pd.DataFrame, chosen: dict[str, dict[str, int | None]], path: Path, title: str
+) -> None:
+    """One panel per score with values: a line per cell against k, its pick marked.
+
+    Calinski-Harabasz is divided by each curve's maximum and BIC scaled to 0..1 per curve (their
+    scales differ by orders of magnitude between features).
+    """
+    scores = [s for s in words.K_SCORES if sweep[s].notna().any()]
+    plt = plots._figure()
+    cols = 2 if len(scores) > 2 else len(scores)
+    rows = -(-len(scores) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(11, 3.6 * rows), squeeze=False)
+    # one colour per cell in every panel (a cell without BIC leaves its colour unused there)
+    colours = {label: f"C{i % 10}" for i, label in enumerate(chosen)}
+    for ax, score in zip(axes.ravel(), scores, strict=False):
+        for _, group in sweep.groupby(["extractor", "backend"], sort=False):
+            label = words.row_cell_label(group.iloc[0])
+            curve = group.set_index("k")[score].sort_index().dropna()
+            if curve.empty:
+                continue
+            if score == "calinski_harabasz":
+                curve = curve / curve.max()
+            elif score == "bic":
+                span = curve.max() - curve.min()
+                curve = (curve - curve.min()) / (span if span > 0 else 1.0)
+            (line,) = ax.plot(
+                curve.index, curve.values, "o-", markersize=3, label=label, color=colours[label]
+            )
+            k = chosen[label][score]
+            if k is not None and k in curve.index:
+                ax.plot(
+                    [k],
+                    [curve.loc[k]],
+                    marker="s",
+                    markersize=9,
+                    color=line.get_color(),
+                    markerfacecolor="none",
+                )
+        better = "higher" if words.K_SCORE_DIRECTIONS[score] == "max" else "lower"
+        scale = {"calinski_harabasz": " / max", "bic": ", scaled 0..1"}.get(score, "")
+        ax.set_title(f"{words.K_SCORE_HEADERS[score]}{scale} ({better} is better)", fontsize=9)
+        ax.axvline(TRUE_K, color="grey", linewidth=0.8, linestyle=":")
+        ax.set_xlabel("k")
+        ax.set_xticks(sorted(sweep["k"].unique()))
+        ax.grid(alpha=0.3)
+    for ax in axes.ravel()[len(scores) :]:
+        ax.set_visible(False)
+    handles, labels = axes.ravel()[0].get_legend_handles_labels()  # silhouette: every cell
+    fig.legend(handles, labels, fontsize=7, ncol=4, loc="lower center", bbox_to_anchor=(0.5, 1.0))
+    fig.suptitle(f"{title}; squares: each curve's pick; dotted: k = {TRUE_K}", y=1.0, fontsize=10)
+    fig.tight_layout()
+    plots.save(fig, path)
+
+
+def dendrogram_section(frame: pd.DataFrame, out_dir: Path) -> list[str]:
+    """Links to the dendrogram of each extractor whose linkage the runner kept."""
+    links = []
+    for split, extractor in dict.fromkeys(zip(frame["split"], frame["extractor"], strict=True)):
+        source = out_dir / words.linkage_file(split, extractor)
+        picture = out_dir / words.dendrogram_file(split, extractor)
+        if not source.is_file():
+            continue
+        if stale(source, picture):
+            try:
+                draw_dendrogram(source, picture, f"{extractor}, split {split}")
+            except (OSError, ValueError, KeyError) as exc:
+                log.warning("no dendrogram for %s, split %s: %s", extractor, split, exc)
+        if picture.is_file():
+            links.append(f"[{extractor}]({words.dendrogram_file(split, extractor)}) (`{split}`)")
+    if not links:
+        return []
+    return [
+        "### Dendrograms",
+        "",
+        f"Ward's linkage (scipy) of a seeded sample of {LINKAGE_SIZE:,} images per extractor, "
+        f"its last {LEAVES} merges drawn; each leaf is labelled with its commonest digit, that "
+        f"digit's share and the leaf's size, and the dashed line cuts the tree into {TRUE_K} "
+        "clusters: " + ", ".join(links) + ".",
+        "",
+    ]
+
+
+def draw_dendrogram(source: Path, path: Path, what: str) -> None:
+    """The dendrogram of the linkage in ``source`` (``linkage``, ``labels`` of the sample)."""
+    from scipy.cluster.hierarchy import dendrogram, to_tree
+
+    with np.load(source, allow_pickle=False) as data:
+        Z, digits = data["linkage"], data["labels"].astype(np.int64)
+    _, nodes = to_tree(Z, rd=True)
+
+    def leaf_label(node: int) -> str:
+        members = nodes[node].pre_order()
+        counts = np.bincount(digits[members])
+        top = int(counts.argmax())
+        return f"{top}  {counts[top] / len(members):.0%} ({len(members)})"
+
+    n = len(Z) + 1
+    cut = float((Z[-TRUE_K, 2] + Z[-TRUE_K + 1, 2]) / 2) if n > TRUE_K else None
+    plt = plots._figure()
+    fig, ax = plt.subplots(figsize=(8.8, 4.8))
+    dendrogram(
+        Z,
+        truncate_mode="lastp",
+        p=LEAVES,
+        leaf_label_func=leaf_label,
+        leaf_rotation=90,
+        leaf_font_size=8,
+        color_threshold=cut if cut is not None else 0,
+        above_threshold_color="black",
+        ax=ax,
+    )
+    if cut is not None:
+        ax.axhline(cut, color="black", linestyle="--", linewidth=0.8)
+        ax.annotate(
+            f"{TRUE_K} clusters",
+            (1.0, cut),
+            xycoords=("axes fraction", "data"),
+            ha="right",
+            va="bottom",
+            fontsize=8,
+        )
+    ax.set_ylabel("Ward merge distance")
+    ax.set_title(f"Ward dendrogram: {what} ({n:,} sampled images, seeded)", fontsize=10)
+    plots.save(fig, path)
