@@ -40,8 +40,10 @@ LEAVES = 30
 
 
 def has_scores(frame: pd.DataFrame) -> bool:
-    """Whether the results hold the k-selection columns (runs before them do not)."""
-    return all(score in frame for score in words.K_SCORES)
+    """Whether the results hold k-selection scores (runs before them do not: their columns are
+    missing, or empty as the results schema fills them)."""
+    scores = list(words.K_SCORES)
+    return all(s in frame for s in scores) and bool(frame[scores].notna().any().any())
 
 
 def sweep_of(frame: pd.DataFrame, split: str) -> pd.DataFrame:
