@@ -129,7 +129,7 @@ def test_report_links_exist_and_rerender_is_identical(digits_run: Path, cli) -> 
         (["run", "--backends", "x"], "unknown backend 'x'"),
         (["run", "--dataset", "y"], "unknown dataset 'y'"),
         (["run", "--seeds", "0,a"], "--seeds must be integers"),
-        (["run", "--k", "0"], "k must be an integer >= 1"),
+        (["run", "--k", "0"], r"--k \(at 0\): Input should be greater than or equal to 1"),
         (["run", "--k", "1-3", "--eval-k", "9"], "eval_k 9 is outside the k range 1-3"),
         (["run", "--config", "missing.toml"], "config file not found"),
         (["run", "--bogus"], "unrecognized arguments"),
