@@ -130,8 +130,10 @@ def cmd_list() -> None:
 
 def cmd_run(args: argparse.Namespace) -> None:
     from mnist_bench.core.cache import Cache, default_cache_dir
+    from mnist_bench.core.clock import Clock, process_age
     from mnist_bench.grid import config
-    from mnist_bench.grid.runner import output_folder, run_grid
+    from mnist_bench.grid.runner import output_folder, run_grid, write_timeshare
+    from mnist_bench.reporting import timeshare
     from mnist_bench.reporting.report import render
 
     overrides = {
@@ -151,8 +153,14 @@ def cmd_run(args: argparse.Namespace) -> None:
         cfg.backends["dask"]["scheduler"] = args.scheduler
     cache = Cache(args.cache_dir or default_cache_dir())
     with output_folder(args.out):
-        run_grid(cfg, args.out, cache)
-        render(args.out)
+        clock = Clock()
+        clock.add("start-up", process_age() or 0.0, note="interpreter, imports, config")
+        frame = run_grid(cfg, args.out, cache, clock)
+        with clock.stage("report", note="REPORT.md, its plots and pictures"):
+            render(args.out)
+        # the report can be timed only once written: its table is brought up to date after
+        write_timeshare(args.out, clock, process_age())
+        timeshare.refresh(args.out, frame)
     print(f"wrote {args.out / 'REPORT.md'} and {args.out / 'results.csv'}")
 
 

@@ -3,12 +3,19 @@ the faster ways it now does that work give the same values bit for bit."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from sklearn.metrics.cluster import contingency_matrix
 
 from mnist_bench.clustering.metrics import contingency, scores, wcss
+from mnist_bench.core.clock import LIBRARY, SUITE, Clock, process_age
+from mnist_bench.core.vocabulary import COLUMNS, REPORT, RESULTS, TIMESHARE
+from mnist_bench.reporting import timeshare
 
 
 def _wcss_before(X: np.ndarray, labels: np.ndarray, centers: np.ndarray) -> float:
@@ -72,3 +79,111 @@ def test_scores_are_scikit_learns_bit_for_bit() -> None:
     for y, p in cases:
         assert scores(y, p) == _scores_before(y, p)
         assert np.array_equal(contingency(y, p), contingency_matrix(y, p))
+
+
+def test_clock_sums_stages_and_records_the_rest_as_other() -> None:
+    clock = Clock()
+    clock.add("fit: sklearn", 2.0, LIBRARY)
+    clock.add("WCSS, scores and objective", 0.5)
+    clock.add("fit: sklearn", 1.0, LIBRARY)
+    clock.add("start-up", 0.25, note="imports")
+    with clock.stage("load data"):
+        pass
+    clock.mark("grid")
+    record = clock.to_dict(wall_s=4.0)
+    names = [s["stage"] for s in record["stages"]]
+    # in the order of the stages of a run, whatever the order they were measured in
+    assert names == ["start-up", "load data", "fit: sklearn", "WCSS, scores and objective", "other"]
+    fit = record["stages"][2]
+    assert (fit["library_s"], fit["suite_s"]) == (3.0, 0.0)
+    assert record["stages"][-1]["suite_s"] == pytest.approx(4.0 - 3.75, abs=0.01)
+    assert record["marks"]["grid"][f"{LIBRARY}_s"] == 3.0
+    assert record["stages"][0]["note"] == "imports"
+    with pytest.raises(ValueError):
+        clock.add("x", 1.0, "elsewhere")
+    assert clock.total(SUITE) >= 0.75
+    age = process_age()
+    assert age is None or 0 < age < 24 * 3600
+
+
+def _frame(own: bool) -> pd.DataFrame:
+    rows = [
+        {
+            "backend": backend,
+            "fit_s": 2.0,
+            "predict_s": 0.5,
+            **({"own_s": 0.25} if own else {}),
+        }
+        for backend in ("sklearn", "faiss", "sklearn")
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_section_from_a_record(tmp_path: Path) -> None:
+    clock = Clock()
+    clock.add("start-up", 1.0)
+    clock.add("fit: sklearn", 8.0, LIBRARY)
+    clock.add("pictures", 0.5)
+    (tmp_path / TIMESHARE).write_text(json.dumps(clock.to_dict(wall_s=10.0)))
+    text = "\n".join(timeshare.section(tmp_path, _frame(own=True)))
+    assert text.startswith(timeshare.TITLE)
+    assert "| fit: sklearn " in text and "| pictures " in text and "| other " in text
+    # 1 + 0.5 + 0.5 (other) of 10 s: the suite's share
+    assert "the whole command took 10.0 s, 2.0 s of them (20.0%) the suite's own work" in text
+
+
+def test_section_from_rows_alone_and_none_without_them(tmp_path: Path) -> None:
+    text = "\n".join(timeshare.section(tmp_path, _frame(own=True)))
+    assert "no `timeshare.json`" in text
+    assert "| rows: WCSS, scores, label files | –" in text
+    assert "| fit: sklearn " in text and "| predict: faiss " in text
+    # a run from before own_s (the committed reference): no section at all
+    assert timeshare.section(tmp_path, _frame(own=False)) == []
+    (tmp_path / TIMESHARE).write_text("{not json")
+    assert timeshare.section(tmp_path, _frame(own=False)) == []
+
+
+def test_refresh_rewrites_only_the_section(tmp_path: Path) -> None:
+    clock = Clock()
+    clock.add("fit: faiss", 3.0, LIBRARY)
+    (tmp_path / TIMESHARE).write_text(json.dumps(clock.to_dict()))
+    before = ["# report", "", *timeshare.section(tmp_path, _frame(True)), "## Next", "tail", ""]
+    (tmp_path / REPORT).write_text("\n".join(before))
+    clock.add("report", 1.0)
+    (tmp_path / TIMESHARE).write_text(json.dumps(clock.to_dict(wall_s=5.0)))
+    timeshare.refresh(tmp_path, _frame(True))
+    after = (tmp_path / REPORT).read_text()
+    assert after.startswith("# report\n\n## Where the time went\n")
+    assert "| report " in after and "the whole command took 5.0 s" in after
+    assert after.endswith("\n\n## Next\ntail\n")
+
+
+def test_a_run_records_where_its_time_went(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mnist_bench.cli import main
+    from mnist_bench.reporting import maps
+
+    # the maps' 2-D UMAP (a minute of numba compiling) is not what this test is about
+    monkeypatch.setattr(
+        maps, "_umap_2d", lambda images, sample: np.zeros((len(sample), 2)), raising=False
+    )
+
+    out = tmp_path / "run"
+    argv = ["run", "--dataset", "digits", "--features", "raw", "--backends", "sklearn"]
+    argv += ["--k", "2,10", "--seeds", "0,1", "--out", str(out), "--cache-dir", str(tmp_path)]
+    assert main(argv) == 0
+    frame = pd.read_csv(out / RESULTS)
+    assert list(frame.columns) == list(COLUMNS)
+    assert (frame["own_s"] > 0).all()
+    record = json.loads((out / TIMESHARE).read_text())
+    stages = {s["stage"]: s for s in record["stages"]}
+    for name in ("start-up", "load data", "extract: raw", "WCSS, scores and objective"):
+        assert stages[name]["suite_s"] > 0, name
+    for name in ("report", "label files", "resume journal", "other"):
+        assert name in stages, name
+    assert stages["fit: sklearn"]["library_s"] == pytest.approx(frame["fit_s"].sum())
+    assert stages["predict: sklearn"]["library_s"] == pytest.approx(frame["predict_s"].sum())
+    measured = sum(s["library_s"] + s["suite_s"] for s in record["stages"])
+    assert measured == pytest.approx(record["wall_s"])
+    report = (out / REPORT).read_text()
+    assert "## Where the time went" in report and "| report " in report
+    assert f"the whole command took {record['wall_s']:.1f} s" in report

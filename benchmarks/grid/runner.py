@@ -5,6 +5,10 @@ seed only (unless ``sweep_all_seeds``), while ``eval_k`` runs on every seed. Fin
 the resume journal (:mod:`mnist_bench.grid.journal`) as they come, so a killed run started again
 with the same config and output folder resumes where it stopped. The rows are written to
 ``results.csv`` (:mod:`mnist_bench.grid.results`); rendering them is the report's job.
+
+Every stage is timed on a :class:`mnist_bench.core.clock.Clock`, the libraries' seconds apart
+from the suite's own (each row's ``own_s``: its WCSS, scores and label file), and written to
+``timeshare.json`` for the report's "where the time went" table.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from mnist_bench.clustering.metrics import scores, wcss
 from mnist_bench.core import vocabulary as words
 from mnist_bench.core.atomic import atomic_open, remove_stale_temporaries, write_text
 from mnist_bench.core.cache import Cache
+from mnist_bench.core.clock import LIBRARY, Clock
 from mnist_bench.core.errors import UserError
 from mnist_bench.core.system import say
 from mnist_bench.data import datasets
@@ -69,11 +74,14 @@ def fit_one(
     k: int,
     seed: int,
     threads: int,
+    clock: Clock | None = None,
 ) -> tuple[dict[str, Any], np.ndarray]:
     """Fit one backend at one (k, seed) and score it.
 
-    Returns the metric and timing columns of a row, and the predicted labels.
+    Returns the metric and timing columns of a row, and the predicted labels. ``clock`` gets
+    the fit and predict (the library's) and the scoring (the suite's) seconds.
     """
+    clock = clock or Clock()
     model = clustering.make(backend, n_clusters=k, seed=seed, threads=threads, **params)
     start = time.perf_counter()
     try:  # plug-ins check their parameters in fit, as scikit-learn estimators do
@@ -84,6 +92,9 @@ def fit_one(
     start = time.perf_counter()
     labels = model.predict(X)
     predict_s = time.perf_counter() - start
+    clock.add(f"fit: {backend}", fit_s, LIBRARY)
+    clock.add(f"predict: {backend}", predict_s, LIBRARY)
+    start = time.perf_counter()
     centers = np.asarray(model.cluster_centers_, dtype=np.float32)
     row = {
         "wcss": wcss(X, labels, centers),
@@ -101,6 +112,7 @@ def fit_one(
     row["objective_value"] = (
         row["wcss"] if model.objective == "wcss" else float(model.score(X)) * len(X)
     )
+    clock.add("WCSS, scores and objective", time.perf_counter() - start)
     return row, labels
 
 
@@ -193,21 +205,27 @@ def preflight(cfg: GridConfig, ds: datasets.Dataset) -> dict[str, bool]:
     return supervised
 
 
-def run_grid(cfg: GridConfig, out_dir: Path, cache: Cache) -> pd.DataFrame:
+def run_grid(
+    cfg: GridConfig, out_dir: Path, cache: Cache, clock: Clock | None = None
+) -> pd.DataFrame:
     """Run the whole grid into ``out_dir`` and return the result rows (also in results.csv).
 
     Writes ``results.csv``, ``environment.json``, the stage timings as pytest-benchmark's
-    ``benchmark.json`` and the labels of the eval_k rows; the report
-    is rendered from them afterwards (``mnist-bench run`` does it next). Call it inside
-    :func:`output_folder`, which holds the folder's lock for the run and whatever follows.
+    ``benchmark.json``, where the time went (``timeshare.json``, from ``clock``) and the
+    labels of the eval_k rows; the report is rendered from them afterwards (``mnist-bench
+    run`` does it next). Call it inside :func:`output_folder`, which holds the folder's lock
+    for the run and whatever follows.
     """
+    clock = clock or Clock()
     threads = cfg.threads_in_use
-    ds = datasets.load(cfg.dataset, cfg.limit, cache_dir=cache.root)
-    supervised = preflight(cfg, ds)
-    check_sizes(cfg, ds, any(supervised.values()))
-    journal = Journal(out_dir, cfg.hash())
-    done = journal.load()
-    journal.start(list(done.values()))
+    with clock.stage("load data"):
+        ds = datasets.load(cfg.dataset, cfg.limit, cache_dir=cache.root)
+    with clock.stage("checks (parameters, sizes, resume journal)"):
+        supervised = preflight(cfg, ds)
+        check_sizes(cfg, ds, any(supervised.values()))
+        journal = Journal(out_dir, cfg.hash())
+        done = journal.load()
+        journal.start(list(done.values()))
     pairs = jobs(cfg)
     total = sum(
         len(splits_for(cfg, sup)) * sum(cfg.runs(b, name) for b in cfg.backends) * len(pairs)
@@ -218,13 +236,20 @@ def run_grid(cfg: GridConfig, out_dir: Path, cache: Cache) -> pd.DataFrame:
     for ext_name, ext_params in cfg.extractors.items():
         # worker processes only pay off (and fork safely, before TensorFlow) on large sets
         processes = threads if len(ds) >= PARALLEL_EXTRACT_MIN else 1
+        stage = f"extract: {ext_name}"
+        start = time.perf_counter()
         feats = extract(ds, cfg.steps(ext_name), cache, threads=processes, name=ext_name)
+        clock.add(stage, feats.library_s, LIBRARY)
+        clock.add(stage, time.perf_counter() - start - feats.library_s)
+        if feats.cached:
+            clock.notes[stage] = "read from the cache"
         for split in splits_for(cfg, feats.supervised):
-            mask = ds.mask(split)
-            # split `all` uses the (possibly memory-mapped) features as they are: no copy
-            X = feats.X if mask.all() else np.ascontiguousarray(feats.X[mask])
-            y = ds.labels[mask]
-            index = np.flatnonzero(mask)
+            with clock.stage(stage):
+                mask = ds.mask(split)
+                # split `all` uses the (possibly memory-mapped) features as they are: no copy
+                X = feats.X if mask.all() else np.ascontiguousarray(feats.X[mask])
+                y = ds.labels[mask]
+                index = np.flatnonzero(mask)
             for backend, backend_params in cfg.backends.items():
                 if not cfg.runs(backend, ext_name):
                     continue
@@ -242,7 +267,10 @@ def run_grid(cfg: GridConfig, out_dir: Path, cache: Cache) -> pd.DataFrame:
                     row = done.get(words.row_key(base))
                     reused = row is not None
                     if row is None:
-                        result, labels = fit_one(X, y, backend, backend_params, k, seed, threads)
+                        start = time.perf_counter()
+                        result, labels = fit_one(
+                            X, y, backend, backend_params, k, seed, threads, clock
+                        )
                         row = {
                             **base,
                             **result,
@@ -262,18 +290,31 @@ def run_grid(cfg: GridConfig, out_dir: Path, cache: Cache) -> pd.DataFrame:
                             "peak_rss_mb": peak_rss_mb(),
                         }
                         if k == cfg.eval_k:
-                            save_labels(labels_path(out_dir, row), index, labels)
-                        journal.append(row)
+                            with clock.stage("label files"):
+                                save_labels(labels_path(out_dir, row), index, labels)
+                        # the row's own work: all but the library's fit and predict
+                        row["own_s"] = time.perf_counter() - start - row["fit_s"] - row["predict_s"]
+                        with clock.stage("resume journal"):
+                            journal.append(row)
                     rows.append(row)
                     _progress(len(rows), total, row, started, reused)
-    frame = pd.DataFrame(rows, columns=list(words.COLUMNS))
-    write_results(frame, out_dir)
-    env = environment.collect(cfg, ds)
-    write_text(out_dir / words.ENVIRONMENT, json.dumps(env, indent=2, sort_keys=True) + "\n")
-    timings = benchmark_json(frame, env)
-    write_text(out_dir / words.BENCHMARK, json.dumps(timings, indent=1) + "\n")
+    with clock.stage("results.csv, environment.json, benchmark.json"):
+        frame = pd.DataFrame(rows, columns=list(words.COLUMNS))
+        write_results(frame, out_dir)
+        env = environment.collect(cfg, ds)
+        write_text(out_dir / words.ENVIRONMENT, json.dumps(env, indent=2, sort_keys=True) + "\n")
+        timings = benchmark_json(frame, env)
+        write_text(out_dir / words.BENCHMARK, json.dumps(timings, indent=1) + "\n")
+    clock.mark("grid")
+    write_timeshare(out_dir, clock)
     journal.remove()
     return frame
+
+
+def write_timeshare(out_dir: Path, clock: Clock, wall_s: float | None = None) -> None:
+    """Write ``OUT/timeshare.json``: the stages ``clock`` measured (see :class:`Clock`)."""
+    record = clock.to_dict(wall_s)
+    write_text(out_dir / words.TIMESHARE, json.dumps(record, indent=1) + "\n")
 
 
 def _progress(i: int, total: int, row: dict[str, Any], started: float, reused: bool) -> None:

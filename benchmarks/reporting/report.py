@@ -24,7 +24,7 @@ from mnist_bench.core.atomic import write_text
 from mnist_bench.core.errors import UserError
 from mnist_bench.core.vocabulary import METRICS, row_cell_label
 from mnist_bench.grid.results import read_results
-from mnist_bench.reporting import maps, plots, visuals
+from mnist_bench.reporting import maps, plots, timeshare, visuals
 from mnist_bench.reporting.literature import LABEL_FREE, SEED_BLOG
 from mnist_bench.reporting.tables import markdown_table, mean_std
 
@@ -456,6 +456,7 @@ def render(out_dir: str | Path) -> Path:
     for split in splits:
         lines += elbow_section(frame, out_dir, split)
     lines += runtime_section(frame)
+    lines += timeshare.section(out_dir, frame)
     if "objective" in evals and not evals[evals.split == "all"].empty:
         lines += label_free_section(evals[evals.split == "all"])
     lines += seed_blog_section(evals[evals.split == "all"])
