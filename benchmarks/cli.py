@@ -133,7 +133,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     from mnist_bench.core.clock import Clock, process_age
     from mnist_bench.grid import config
     from mnist_bench.grid.runner import output_folder, run_grid, write_timeshare
-    from mnist_bench.reporting import timeshare
+    from mnist_bench.reporting import pictures, timeshare
     from mnist_bench.reporting.report import render
 
     overrides = {
@@ -156,7 +156,9 @@ def cmd_run(args: argparse.Namespace) -> None:
         clock = Clock()
         clock.add("start-up", process_age() or 0.0, note="interpreter, imports, config")
         frame = run_grid(cfg, args.out, cache, clock)
-        with clock.stage("report", note="REPORT.md, its plots and pictures"):
+        with clock.stage("pictures", note="montages, heatmaps, 2-D maps"):
+            pictures.draw(args.out, cache)
+        with clock.stage("report", note="REPORT.md and its plots"):
             render(args.out)
         # the report can be timed only once written: its table is brought up to date after
         write_timeshare(args.out, clock, process_age())

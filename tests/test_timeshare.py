@@ -163,9 +163,7 @@ def test_a_run_records_where_its_time_went(tmp_path: Path, monkeypatch: pytest.M
     from mnist_bench.reporting import maps
 
     # the maps' 2-D UMAP (a minute of numba compiling) is not what this test is about
-    monkeypatch.setattr(
-        maps, "_umap_2d", lambda images, sample: np.zeros((len(sample), 2)), raising=False
-    )
+    monkeypatch.setattr(maps, "_umap_2d", lambda images, sample: np.zeros((len(sample), 2)))
 
     out = tmp_path / "run"
     argv = ["run", "--dataset", "digits", "--features", "raw", "--backends", "sklearn"]
@@ -178,7 +176,7 @@ def test_a_run_records_where_its_time_went(tmp_path: Path, monkeypatch: pytest.M
     stages = {s["stage"]: s for s in record["stages"]}
     for name in ("start-up", "load data", "extract: raw", "WCSS, scores and objective"):
         assert stages[name]["suite_s"] > 0, name
-    for name in ("report", "label files", "resume journal", "other"):
+    for name in ("pictures", "report", "label files", "resume journal", "other"):
         assert name in stages, name
     assert stages["fit: sklearn"]["library_s"] == pytest.approx(frame["fit_s"].sum())
     assert stages["predict: sklearn"]["library_s"] == pytest.approx(frame["predict_s"].sum())
@@ -187,3 +185,44 @@ def test_a_run_records_where_its_time_went(tmp_path: Path, monkeypatch: pytest.M
     report = (out / REPORT).read_text()
     assert "## Where the time went" in report and "| report " in report
     assert f"the whole command took {record['wall_s']:.1f} s" in report
+
+
+def test_a_rerun_copies_its_pictures_and_layouts_from_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from mnist_bench.cli import main
+    from mnist_bench.core.cache import Cache
+    from mnist_bench.reporting import maps, pictures, visuals
+
+    layouts = []
+
+    def layout(images: np.ndarray, sample: np.ndarray) -> np.ndarray:
+        layouts.append(len(sample))
+        return np.arange(2 * len(sample), dtype=np.float32).reshape(-1, 2)
+
+    monkeypatch.setattr(maps, "_umap_2d", layout)
+    out, cache = tmp_path / "run", tmp_path / "cache"
+    argv = ["run", "--dataset", "digits", "--features", "raw", "--backends", "sklearn"]
+    argv += ["--k", "10", "--seeds", "0", "--out", str(out), "--cache-dir", str(cache)]
+    assert main(argv) == 0
+    assert layouts == [1797]
+    drawn = sorted(p.relative_to(out) for p in out.glob("*/*.png"))
+    assert len(drawn) == 3  # montage, heatmap, map
+
+    again = tmp_path / "again"
+    again.mkdir()
+    for name in (RESULTS, "environment.json", "labels"):
+        source = out / name
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, again / name)
+
+    def no_drawing(*args: object, **kwargs: object) -> None:
+        raise AssertionError("drawn again")
+
+    for module, name in ((visuals, "draw_montage"), (visuals, "draw_heatmap"), (maps, "draw_map")):
+        monkeypatch.setattr(module, name, no_drawing)
+    pictures.draw(again, Cache(cache))
+    assert layouts == [1797]  # the layout came from the cache too
+    for path in drawn:
+        assert (again / path).read_bytes() == (out / path).read_bytes()

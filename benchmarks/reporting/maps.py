@@ -2,15 +2,19 @@
 
 For each split, a seeded sample of up to :data:`N_POINTS` of its images is embedded in 2-D once
 (UMAP of the pixels, seeded, so the same map on every render) and kept in ``OUT/maps/`` with
-the sample's positions. Each label-free cell at eval_k (first seed, as the montages) is drawn
-on it: every point coloured by its cluster, and the images whose digit differs from their
-cluster's majority digit marked with a black cross. The same layout for every cell of a split,
-so the pictures compare at a glance.
+the sample's positions, and in the cache folder when one is given (``mnist-bench run`` gives
+its own), so later runs on the same images do not lay them out again. Each label-free cell at
+eval_k (first seed, as the montages) is drawn on it: every point coloured by its cluster, and
+the images whose digit differs from their cluster's majority digit marked with a black cross.
+The same layout for every cell of a split, so the pictures compare at a glance.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections.abc import Callable
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +23,7 @@ import pandas as pd
 
 from mnist_bench.core import vocabulary as words
 from mnist_bench.core.atomic import atomic_open
+from mnist_bench.core.cache import Cache, make_key
 from mnist_bench.core.errors import UserError
 from mnist_bench.reporting import plots, visuals
 
@@ -30,10 +35,21 @@ N_POINTS = 10_000
 MAP_SEED = 0
 #: Bump when the same sample would be laid out differently.
 LAYOUT_VERSION = "1"
+#: The drawing code's version, part of the cache key of a map.
+CODE = plots.code_version(__file__)
 
 
-def _layout(out_dir: Path, split: str, sample: np.ndarray, images: np.ndarray) -> np.ndarray:
-    """``[len(sample), 2]`` positions of the images at ``sample``, made once and kept."""
+def _layout(
+    out_dir: Path,
+    split: str,
+    sample: np.ndarray,
+    ds: Any,
+    cache: Cache | None = None,
+) -> np.ndarray:
+    """``[len(sample), 2]`` positions of the images of ``ds`` at ``sample``, made once and kept.
+
+    Read from the run folder, else from ``cache``, else laid out (and kept in both).
+    """
     path = out_dir / words.map_layout_file(split)
     if path.is_file():
         try:
@@ -51,14 +67,40 @@ def _layout(out_dir: Path, split: str, sample: np.ndarray, images: np.ndarray) -
                 return xy
         except (OSError, ValueError, KeyError):
             pass
+    if cache is None:
+        xy = _umap_2d(ds.images, sample)
+    else:
+        key = make_key(
+            kind="map-layout",
+            dataset=ds.name,
+            checksum=ds.checksum,
+            sample=hashlib.sha256(np.ascontiguousarray(sample, dtype=np.int64)).hexdigest(),
+            version=LAYOUT_VERSION,
+            packages={d: _version(d) for d in ("umap-learn", "pynndescent", "numba", "numpy")},
+        )
+        xy, _, _ = cache.array_blocks(
+            key, lambda: ([_umap_2d(ds.images, sample)], len(sample), {"kind": "map-layout"})
+        )
+        xy = np.asarray(xy, dtype=np.float32)
+    with atomic_open(path, "wb") as fh:
+        np.savez_compressed(fh, index=sample, xy=xy, version=np.str_(LAYOUT_VERSION))
+    return xy
+
+
+def _umap_2d(images: np.ndarray, sample: np.ndarray) -> np.ndarray:
+    """The seeded 2-D UMAP of the pixels of the images at ``sample``."""
     import umap
 
     X = images[sample].reshape(len(sample), -1).astype(np.float32) / np.float32(255.0)
     xy = umap.UMAP(n_components=2, n_neighbors=15, min_dist=0.1, random_state=MAP_SEED, n_jobs=1)
-    xy = np.asarray(xy.fit_transform(X), dtype=np.float32)
-    with atomic_open(path, "wb") as fh:
-        np.savez_compressed(fh, index=sample, xy=xy, version=np.str_(LAYOUT_VERSION))
-    return xy
+    return np.asarray(xy.fit_transform(X), dtype=np.float32)
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def _sample(index: np.ndarray) -> np.ndarray:
@@ -100,11 +142,18 @@ def draw_map(
     plots.save(fig, path)
 
 
-def ensure(out_dir: Path, frame: pd.DataFrame, env: dict[str, Any]) -> dict[visuals.Cell, str]:
+def ensure(
+    out_dir: Path,
+    frame: pd.DataFrame,
+    env: dict[str, Any],
+    load: Callable[[], Any] | None = None,
+    cache: Cache | None = None,
+) -> dict[visuals.Cell, str]:
     """Draw the map of every label-free eval cell that lacks one; return ``{cell: path}``.
 
     Like the montages: a cell without a labels file, or whose dataset cannot be loaded, is left
-    out (with a warning for the latter); nothing here raises for it.
+    out (with a warning for the latter); nothing here raises for it. ``load`` returns the
+    run's dataset (default: :func:`visuals.load_dataset`); ``cache`` keeps the 2-D layouts.
     """
     out_dir = Path(out_dir)
     cells = [c for c in visuals.eval_cells(frame) if not c.supervised]
@@ -115,13 +164,13 @@ def ensure(out_dir: Path, frame: pd.DataFrame, env: dict[str, Any]) -> dict[visu
     ]
     if todo:
         try:
-            ds = visuals.load_dataset(frame, env)
+            ds = load() if load is not None else visuals.load_dataset(frame, env)
         except UserError as exc:
             log.warning("cannot draw the 2-D maps: %s", exc)
             ds = None
         for cell in todo if ds is not None else []:
             try:
-                _draw(cell, out_dir, frame, ds)
+                _draw(cell, out_dir, frame, ds, cache)
             except (OSError, ValueError, KeyError) as exc:
                 log.warning("no 2-D map for %s: %s", cell.stem, exc)
     return {
@@ -135,14 +184,26 @@ def _map(cell: visuals.Cell, out_dir: Path) -> Path:
     return out_dir / words.map_file(*cell.parts)
 
 
-def _draw(cell: visuals.Cell, out_dir: Path, frame: pd.DataFrame, ds: Any) -> None:
+def _draw(
+    cell: visuals.Cell, out_dir: Path, frame: pd.DataFrame, ds: Any, cache: Cache | None
+) -> None:
     rows = frame[(frame.split == cell.split) & (frame.extractor == cell.extractor)]
     n_expected = int(rows["n_samples"].iloc[0])
     index, labels = visuals.read_labels(cell.labels(out_dir), len(ds), n_expected)
     sample = _sample(index)
-    xy = _layout(out_dir, cell.split, sample, ds.images)
+    xy = _layout(out_dir, cell.split, sample, ds, cache)
     order = np.argsort(index, kind="stable")  # the labels file's rows of the sampled images
     where = order[np.searchsorted(index, sample, sorter=order)]
     k = max(cell.k, int(labels.max()) + 1 if len(labels) else cell.k)
     y = ds.labels[sample]
-    draw_map(xy, y, labels[where].astype(np.int64), k, _map(cell, out_dir), cell.title)
+    shown = labels[where].astype(np.int64)
+    plots.cached(
+        _map(cell, out_dir),
+        cache,
+        lambda path: draw_map(xy, y, shown, k, path, cell.title),
+        kind="map",
+        code=CODE,
+        data=plots.fingerprint(xy, y, shown),
+        k=k,
+        title=cell.title,
+    )

@@ -1,13 +1,23 @@
-"""Plots derived from result rows (matplotlib, Agg backend, written atomically as PNG)."""
+"""Plots derived from result rows (matplotlib, Agg backend, written atomically as PNG).
+
+:func:`cached` keeps a drawn picture in the cache folder under a key of everything it is drawn
+from (the data, the title, the drawing code and matplotlib's version), so a rerun that gives
+the same labels copies its pictures instead of drawing them again.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import io
+from collections.abc import Callable
+from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from mnist_bench.core.atomic import write_bytes
+from mnist_bench.core.cache import Cache, make_key
 
 
 def _figure():
@@ -25,6 +35,44 @@ def save(fig, path: Path) -> None:
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
     _figure().close(fig)
     write_bytes(path, buf.getvalue())
+
+
+def code_version(*sources: str) -> str:
+    """A hash of this module's source and the given source files (the drawing code)."""
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    for source in sources:
+        digest.update(Path(source).read_bytes())
+    return digest.hexdigest()
+
+
+def fingerprint(*arrays: Any) -> str:
+    """SHA-256 of arrays' dtypes, shapes and contents."""
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def cached(path: Path, cache: Cache | None, draw: Callable[[Path], None], **key: Any) -> None:
+    """Write the picture ``draw(path)`` draws, or a copy of the same picture kept in ``cache``.
+
+    ``key`` names everything the picture depends on besides matplotlib's version; without a
+    cache the picture is simply drawn.
+    """
+    if cache is None:
+        draw(path)
+        return
+    key["matplotlib"] = metadata.version("matplotlib")
+    kept = cache.path("pictures", make_key(**key), ".png")
+    if kept.is_file():
+        write_bytes(path, kept.read_bytes())
+        return
+    draw(path)
+    write_bytes(kept, Path(path).read_bytes())
 
 
 def elbow(curves: pd.DataFrame, knees: dict[str, int | None], path: Path, title: str) -> None:
