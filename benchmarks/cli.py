@@ -156,10 +156,16 @@ def cmd_run(args: argparse.Namespace) -> None:
         clock = Clock()
         clock.add("start-up", process_age() or 0.0, note="interpreter, imports, config")
         frame = run_grid(cfg, args.out, cache, clock)
-        with clock.stage("pictures", note="montages, heatmaps, 2-D maps"):
-            pictures.draw(args.out, cache)
-        with clock.stage("report", note="REPORT.md and its plots"):
-            render(args.out)
+        try:
+            with clock.stage("pictures", note="montages, heatmaps, 2-D maps"):
+                pictures.draw(args.out, cache)
+            with clock.stage("report", note="REPORT.md and its plots"):
+                render(args.out)
+        except MemoryError:
+            raise UserError(
+                f"ran out of memory drawing the report; the results are in {args.out}: "
+                f"`mnist-bench report {args.out}` with more memory draws it"
+            ) from None
         # the report can be timed only once written: its table is brought up to date after
         write_timeshare(args.out, clock, process_age())
         timeshare.refresh(args.out, frame)
@@ -242,6 +248,12 @@ def main(argv: list[str] | None = None) -> int:
             cmd_report(args)
     except UserError as exc:
         print(f"mnist-bench: error: {exc}", file=sys.stderr)
+        return 2
+    except MemoryError:  # the grid names the cell where it can; this is the last resort
+        print(
+            "mnist-bench: error: ran out of memory; use the dask backend or a smaller --limit",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print("mnist-bench: interrupted; run the same command again to resume", file=sys.stderr)

@@ -36,7 +36,7 @@ from mnist_bench.core.clock import LIBRARY, Clock
 from mnist_bench.core.errors import UserError
 from mnist_bench.core.system import say
 from mnist_bench.data import datasets
-from mnist_bench.grid import environment
+from mnist_bench.grid import budget, environment
 from mnist_bench.grid.config import GridConfig
 from mnist_bench.grid.extraction import extract
 from mnist_bench.grid.journal import Journal
@@ -149,7 +149,11 @@ def save_labels(path: Path, index: np.ndarray, labels: np.ndarray) -> None:
 
 @contextlib.contextmanager
 def output_folder(out_dir: Path) -> Iterator[Path]:
-    """Create ``out_dir``, check it is writable and hold its lock for the whole run."""
+    """Create ``out_dir``, check it is writable and hold its lock for the whole run.
+
+    A folder made here and left empty (a run refused before writing anything) is removed.
+    """
+    created = not out_dir.exists()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         probe = out_dir / f".write-test-{os.getpid()}"
@@ -169,6 +173,9 @@ def output_folder(out_dir: Path) -> Iterator[Path]:
         lock.release()
         with contextlib.suppress(FileNotFoundError):
             (out_dir / ".lock").unlink()
+        if created:
+            with contextlib.suppress(OSError):  # only when empty
+                out_dir.rmdir()
 
 
 def check_sizes(cfg: GridConfig, ds: datasets.Dataset, any_supervised: bool) -> None:
@@ -223,6 +230,8 @@ def run_grid(
     with clock.stage("checks (parameters, sizes, resume journal)"):
         supervised = preflight(cfg, ds)
         check_sizes(cfg, ds, any(supervised.values()))
+        splits = {name: splits_for(cfg, sup) for name, sup in supervised.items()}
+        budget.check(cfg, ds, cache, splits)  # before anything is written
         journal = Journal(out_dir, cfg.hash())
         done = journal.load()
         journal.start(list(done.values()))
@@ -238,7 +247,11 @@ def run_grid(
         processes = threads if len(ds) >= PARALLEL_EXTRACT_MIN else 1
         stage = f"extract: {ext_name}"
         start = time.perf_counter()
-        feats = extract(ds, cfg.steps(ext_name), cache, threads=processes, name=ext_name)
+        try:
+            feats = extract(ds, cfg.steps(ext_name), cache, threads=processes, name=ext_name)
+        except MemoryError:
+            what = f"extractor {ext_name!r} on {len(ds):,} images"
+            raise budget.out_of_memory(what, len(ds), None) from None
         clock.add(stage, feats.library_s, LIBRARY)
         clock.add(stage, time.perf_counter() - start - feats.library_s)
         if feats.cached:
@@ -268,9 +281,14 @@ def run_grid(
                     reused = row is not None
                     if row is None:
                         start = time.perf_counter()
-                        result, labels = fit_one(
-                            X, y, backend, backend_params, k, seed, threads, clock
-                        )
+                        try:
+                            result, labels = fit_one(
+                                X, y, backend, backend_params, k, seed, threads, clock
+                            )
+                        except MemoryError:
+                            what = f"{words.cell_label(ext_name, backend)} on {len(y):,} images"
+                            what += f" (split {split}, k = {k}, seed {seed})"
+                            raise budget.out_of_memory(what, len(ds), backend) from None
                         row = {
                             **base,
                             **result,
@@ -298,6 +316,9 @@ def run_grid(
                             journal.append(row)
                     rows.append(row)
                     _progress(len(rows), total, row, started, reused)
+        # this extractor's features go before the next one's are made (the memory check
+        # counts one extractor's features at a time)
+        del feats, X
     with clock.stage("results.csv, environment.json, benchmark.json"):
         frame = pd.DataFrame(rows, columns=list(words.COLUMNS))
         write_results(frame, out_dir)
