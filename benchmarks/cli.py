@@ -132,7 +132,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     from mnist_bench.core.cache import Cache, default_cache_dir
     from mnist_bench.core.clock import Clock, process_age
     from mnist_bench.grid import config
-    from mnist_bench.grid.runner import output_folder, run_grid, write_timeshare
+    from mnist_bench.grid.runner import load_dataset, output_folder, run_grid, write_timeshare
     from mnist_bench.reporting import pictures, timeshare
     from mnist_bench.reporting.report import render
 
@@ -155,10 +155,12 @@ def cmd_run(args: argparse.Namespace) -> None:
     with output_folder(args.out):
         clock = Clock()
         clock.add("start-up", process_age() or 0.0, note="interpreter, imports, config")
-        frame = run_grid(cfg, args.out, cache, clock)
+        with clock.stage("load data"):
+            ds = load_dataset(cfg, cache)
+        frame = run_grid(cfg, args.out, cache, clock, ds)
         try:
             with clock.stage("pictures", note="montages, heatmaps, 2-D maps"):
-                pictures.draw(args.out, cache)
+                pictures.draw(args.out, cache, ds)
             with clock.stage("report", note="REPORT.md and its plots"):
                 render(args.out)
         except MemoryError:

@@ -38,7 +38,7 @@ from mnist_bench.core.system import say
 from mnist_bench.data import datasets
 from mnist_bench.grid import budget, environment
 from mnist_bench.grid.config import GridConfig
-from mnist_bench.grid.extraction import extract
+from mnist_bench.grid.extraction import extract, step_key
 from mnist_bench.grid.journal import Journal
 from mnist_bench.grid.results import write_results
 from mnist_bench.grid.timings import benchmark_json
@@ -190,12 +190,13 @@ def check_sizes(cfg: GridConfig, ds: datasets.Dataset, any_supervised: bool) -> 
             )
 
 
-def preflight(cfg: GridConfig, ds: datasets.Dataset) -> dict[str, bool]:
+def preflight(cfg: GridConfig, ds: datasets.Dataset, cache: Cache | None = None) -> dict[str, bool]:
     """Try each cheap extractor on a few images, so a misfit fails before any long work.
 
     (A HOG block larger than the images, say.) Extractors that train a model, learn from labels
-    or embed their whole input are only checked for their parameters (by the config).
-    Returns whether each extractor is supervised.
+    or embed their whole input are only checked for their parameters (by the config), and so
+    is one whose features are in ``cache`` already. Returns whether each extractor is
+    supervised.
     """
     supervised = {}
     sample = ds.images[: min(len(ds), PREFLIGHT_IMAGES)]
@@ -205,6 +206,8 @@ def preflight(cfg: GridConfig, ds: datasets.Dataset) -> dict[str, bool]:
         supervised[name] = bool(extractor.supervised)
         if extractor.supervised or extractor.transductive or extractor.uses_cache:
             continue
+        if cache is not None and cache.has_array(step_key(ds, cfg.steps(name)[:1])):
+            continue  # made with these parameters before
         try:
             extractor.fit(sample).transform(sample[:2])
         except ValueError as exc:
@@ -212,23 +215,34 @@ def preflight(cfg: GridConfig, ds: datasets.Dataset) -> dict[str, bool]:
     return supervised
 
 
+def load_dataset(cfg: GridConfig, cache: Cache) -> datasets.Dataset:
+    """The dataset ``cfg`` clusters (generated ones are made into the cache folder)."""
+    return datasets.load(cfg.dataset, cfg.limit, cache_dir=cache.root)
+
+
 def run_grid(
-    cfg: GridConfig, out_dir: Path, cache: Cache, clock: Clock | None = None
+    cfg: GridConfig,
+    out_dir: Path,
+    cache: Cache,
+    clock: Clock | None = None,
+    ds: datasets.Dataset | None = None,
 ) -> pd.DataFrame:
     """Run the whole grid into ``out_dir`` and return the result rows (also in results.csv).
 
     Writes ``results.csv``, ``environment.json``, the stage timings as pytest-benchmark's
     ``benchmark.json``, where the time went (``timeshare.json``, from ``clock``) and the
     labels of the eval_k rows; the report is rendered from them afterwards (``mnist-bench
-    run`` does it next). Call it inside :func:`output_folder`, which holds the folder's lock
-    for the run and whatever follows.
+    run`` does it next). ``ds``: the dataset, when the caller loaded it
+    (:func:`load_dataset`). Call it inside :func:`output_folder`, which holds the folder's
+    lock for the run and whatever follows.
     """
     clock = clock or Clock()
     threads = cfg.threads_in_use
-    with clock.stage("load data"):
-        ds = datasets.load(cfg.dataset, cfg.limit, cache_dir=cache.root)
-    with clock.stage("checks (parameters, sizes, resume journal)"):
-        supervised = preflight(cfg, ds)
+    if ds is None:
+        with clock.stage("load data"):
+            ds = load_dataset(cfg, cache)
+    with clock.stage("checks (parameters, sizes, memory, resume journal)"):
+        supervised = preflight(cfg, ds, cache)
         check_sizes(cfg, ds, any(supervised.values()))
         splits = {name: splits_for(cfg, sup) for name, sup in supervised.items()}
         budget.check(cfg, ds, cache, splits)  # before anything is written
@@ -237,8 +251,8 @@ def run_grid(
         journal.start(list(done.values()))
     pairs = jobs(cfg)
     total = sum(
-        len(splits_for(cfg, sup)) * sum(cfg.runs(b, name) for b in cfg.backends) * len(pairs)
-        for name, sup in supervised.items()
+        len(splits[name]) * sum(cfg.runs(b, name) for b in cfg.backends) * len(pairs)
+        for name in supervised
     )
     rows: list[dict[str, Any]] = []
     started = time.perf_counter()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,11 @@ from mnist_bench.grid.results import read_results
 from mnist_bench.reporting import maps, visuals
 
 
-def draw(out_dir: Path, cache: Cache | None = None) -> None:
-    """Draw the montages, heatmaps and maps of ``out_dir`` that are missing or out of date."""
+def draw(out_dir: Path, cache: Cache | None = None, ds: Any = None) -> None:
+    """Draw the montages, heatmaps and maps of ``out_dir`` that are missing or out of date.
+
+    ``ds``: the run's dataset when the caller has it (else it is loaded when needed).
+    """
     out_dir = Path(out_dir)
     frame = read_results(out_dir)
     if frame.empty:
@@ -29,6 +33,12 @@ def draw(out_dir: Path, cache: Cache | None = None) -> None:
     env: dict[str, Any] = {}
     with contextlib.suppress(OSError, json.JSONDecodeError):
         env = json.loads((out_dir / ENVIRONMENT).read_text())
-    load = functools.cache(functools.partial(visuals.load_dataset, frame, env))
+    load: Callable[[], Any] = functools.cache(functools.partial(visuals.load_dataset, frame, env))
+    if ds is not None:
+        load = functools.partial(_given, ds)
     visuals.ensure(out_dir, frame, env, load, cache)
     maps.ensure(out_dir, frame, env, load, cache)
+
+
+def _given(ds: Any) -> Any:
+    return ds
