@@ -133,7 +133,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     from mnist_bench.core.clock import Clock, process_age
     from mnist_bench.grid import config
     from mnist_bench.grid.runner import load_dataset, output_folder, run_grid, write_timeshare
-    from mnist_bench.reporting import pictures, timeshare
+    from mnist_bench.reporting import pictures, plots, timeshare
     from mnist_bench.reporting.report import render
 
     overrides = {
@@ -161,7 +161,7 @@ def cmd_run(args: argparse.Namespace) -> None:
         try:
             with clock.stage("pictures", note="montages, heatmaps, 2-D maps"):
                 pictures.draw(args.out, cache, ds)
-            with clock.stage("report", note="REPORT.md and its plots"):
+            with clock.stage("report", note="REPORT.md and its plots"), plots.kept_in(cache):
                 render(args.out)
         except MemoryError:
             raise UserError(

@@ -226,3 +226,20 @@ def test_a_rerun_copies_its_pictures_and_layouts_from_the_cache(
     assert layouts == [1797]  # the layout came from the cache too
     for path in drawn:
         assert (again / path).read_bytes() == (out / path).read_bytes()
+
+
+def test_the_report_keeps_its_elbow_plot_while_told(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mnist_bench.core.cache import Cache
+    from mnist_bench.reporting import plots
+
+    curves = pd.DataFrame({"raw × sklearn": [9.0, 5.0, 4.0]}, index=[1, 2, 3])
+    first, second = tmp_path / "a.png", tmp_path / "b.png"
+    with plots.kept_in(Cache(tmp_path / "cache")):
+        plots.elbow(curves, {"raw × sklearn": 2}, first, "elbow")
+        monkeypatch.setattr(plots, "_elbow", lambda *args: pytest.fail("drawn again"))
+        plots.elbow(curves, {"raw × sklearn": 2}, second, "elbow")
+    assert second.read_bytes() == first.read_bytes()
+    with pytest.raises(pytest.fail.Exception):  # outside the block: drawn
+        plots.elbow(curves, {"raw × sklearn": 2}, second, "elbow")

@@ -2,14 +2,16 @@
 
 :func:`cached` keeps a drawn picture in the cache folder under a key of everything it is drawn
 from (the data, the title, the drawing code and matplotlib's version), so a rerun that gives
-the same labels copies its pictures instead of drawing them again.
+the same labels copies its pictures instead of drawing them again. The report's elbow plots
+are kept so too while :func:`kept_in` says where (``mnist-bench run`` does, around the report).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -75,8 +77,35 @@ def cached(path: Path, cache: Cache | None, draw: Callable[[Path], None], **key:
     write_bytes(kept, Path(path).read_bytes())
 
 
+_KEPT: list[Cache] = []
+
+
+@contextlib.contextmanager
+def kept_in(cache: Cache) -> Iterator[None]:
+    """Keep the plots drawn in the block (the elbow curves) in ``cache``, as :func:`cached`."""
+    _KEPT.append(cache)
+    try:
+        yield
+    finally:
+        _KEPT.pop()
+
+
 def elbow(curves: pd.DataFrame, knees: dict[str, int | None], path: Path, title: str) -> None:
     """One line per cell: WCSS / WCSS(k=1) against k, the knee marked. ``curves``: k x cell."""
+    cached(
+        path,
+        _KEPT[-1] if _KEPT else None,
+        lambda out: _elbow(curves, knees, out, title),
+        kind="elbow",
+        code=code_version(),
+        data=fingerprint(curves.to_numpy(dtype=float), curves.index.to_numpy(dtype=float)),
+        cells=[str(c) for c in curves.columns],
+        knees={str(c): k for c, k in knees.items()},
+        title=title,
+    )
+
+
+def _elbow(curves: pd.DataFrame, knees: dict[str, int | None], path: Path, title: str) -> None:
     plt = _figure()
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     for cell in curves.columns:
