@@ -135,8 +135,16 @@ def cmd_list() -> None:
 
 def cmd_run(args: argparse.Namespace) -> None:
     from mnist_bench.core.cache import Cache, default_cache_dir
+    from mnist_bench.core.clock import Clock, process_age
     from mnist_bench.grid import config
-    from mnist_bench.grid.runner import output_folder, prepare, run_grid
+    from mnist_bench.grid.runner import (
+        load_dataset,
+        output_folder,
+        prepare,
+        run_grid,
+        write_timeshare,
+    )
+    from mnist_bench.reporting import pictures, plots, timeshare
     from mnist_bench.reporting.report import render
 
     overrides = {
@@ -155,10 +163,27 @@ def cmd_run(args: argparse.Namespace) -> None:
             raise UserError("--scheduler is for the dask backend, which this grid does not use")
         cfg.backends["dask"]["scheduler"] = args.scheduler
     cache = Cache(args.cache_dir or default_cache_dir())
-    prepared = prepare(cfg, cache)  # every check that can fail before the output folder is made
+    clock = Clock()
+    clock.add("start-up", process_age() or 0.0, note="interpreter, imports, config")
+    with clock.stage("load data"):
+        ds = load_dataset(cfg, cache)
+    with clock.stage("checks (parameters, sizes, memory)"):
+        prepared = prepare(cfg, cache, ds)  # all that can fail before the output folder is made
     with output_folder(args.out):
-        run_grid(cfg, args.out, cache, prepared)
-        render(args.out, cache)
+        frame = run_grid(cfg, args.out, cache, clock, prepared)
+        try:
+            with clock.stage("pictures", note="montages, heatmaps, 2-D maps"):
+                pictures.draw(args.out, cache, ds)
+            with clock.stage("report", note="REPORT.md and its plots"), plots.kept_in(cache):
+                render(args.out, cache)
+        except MemoryError:
+            raise UserError(
+                f"ran out of memory drawing the report; the results are in {args.out}: "
+                f"`mnist-bench report {args.out}` with more memory draws it"
+            ) from None
+        # the report can be timed only once written: its table is brought up to date after
+        write_timeshare(args.out, clock, process_age())
+        timeshare.refresh(args.out, frame)
     print(f"wrote {args.out / 'REPORT.md'} and {args.out / 'results.csv'}")
 
 
@@ -243,6 +268,12 @@ def main(argv: list[str] | None = None) -> int:
         return _dispatch(build_parser().parse_args(argv))
     except UserError as exc:
         print(f"mnist-bench: error: {exc}", file=sys.stderr)
+        return 2
+    except MemoryError:  # the grid names the cell where it can; this is the last resort
+        print(
+            "mnist-bench: error: ran out of memory; use the dask backend or a smaller --limit",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt as exc:
         what = "terminated" if isinstance(exc, Terminated) else "interrupted"

@@ -6,6 +6,8 @@ rows once (float32, finite, 2-D), pins the thread count and leaves :meth:`BaseBa
 subclass. :class:`Backend` is the typed protocol the grid relies on.
 
 The suite computes WCSS itself from the centres: a backend's own objective is never used for it.
+Each backend estimates the memory a fit takes (:meth:`BaseBackend.memory_bytes`), so the grid
+can refuse, before any work, a fit that cannot fit in the memory available.
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ class Backend(Protocol):
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Index of the nearest centre for each row of ``X``."""
+        ...
+
+    def memory_bytes(self, n: int, d: int, k: int) -> int:
+        """Working memory of ``fit`` and ``predict`` on ``n`` x ``d`` float32 rows, k clusters."""
         ...
 
 
@@ -131,6 +137,18 @@ class BaseBackend(ClusterMixin, BaseEstimator, metaclass=ABCMeta):
             )
         with threadpool_limits(limits=max(1, self.threads)):
             return self._predict(rows).astype(np.int64)
+
+    def memory_bytes(self, n: int, d: int, k: int) -> int:
+        """Estimated peak working memory (bytes) of ``fit`` and ``predict`` on ``n`` float32
+        rows of ``d`` features with ``k`` clusters, beyond the rows themselves.
+
+        The grid adds the rows and its own scoring and refuses, before any work, a grid whose
+        largest fit would not fit in the memory available. This default: a float32 copy of
+        the rows (many libraries copy or centre them), the labels of ``fit`` and ``predict``
+        and each row's distances to the centres. A backend whose library needs more (or
+        less) says so; an estimate on the generous side is the useful one.
+        """
+        return n * d * 4 + n * (16 + 4 * k) + k * d * 8
 
     @abstractmethod
     def _fit(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:

@@ -182,6 +182,15 @@ class DaskKMeans(BaseBackend):
 
     # ``predict``: the base's nearest centre in numpy (chunked, ``threads`` BLAS threads).
 
+    def memory_bytes(self, n: int, d: int, k: int) -> int:
+        """Local workers only (a remote cluster holds the data itself): a few chunks per
+        worker in flight, the labels; worker processes also hold a copy of the rows."""
+        if self.scheduler:
+            return n * 24
+        workers = max(1, self.threads)
+        copy = n * d * 4 if self.processes else 0
+        return n * 24 + workers * CHUNK_BYTES * 3 + copy
+
 
 @contextlib.contextmanager
 def _quiet(name: str) -> Iterator[None]:

@@ -100,3 +100,9 @@ class SklearnKMeans(BaseBackend):
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
         return self.model_.predict(X)
+
+    def memory_bytes(self, n: int, d: int, k: int) -> int:
+        """Two float32 copies of the rows (measured: KMeans copies and centres them), labels,
+        weights and norms per row; Elkan's bounds, n x k."""
+        bounds = n * k * 8 if self.algorithm == "elkan" else 0
+        return 2 * n * d * 4 + n * 32 + bounds + k * d * 32

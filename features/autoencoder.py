@@ -22,6 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 from mnist_bench.core.system import say, usable_cores
 from mnist_bench.features.base import BaseExtractor, as_float_rows
 from mnist_bench.features.keras_cnn import (
+    KERAS_RUNTIME_BYTES,
     PREDICT_BATCH,
     TRAINING_CONSTRAINTS,
     fit_cached,
@@ -80,6 +81,13 @@ class Autoencoder(BaseExtractor):
         self.learning_rate = learning_rate
         self.seed = seed
         self.threads = threads
+
+    def feature_dim(self, image_shape: tuple[int, int]) -> int:
+        return int(self.code_dim)
+
+    def memory_bytes(self, n: int, image_shape: tuple[int, int]) -> int:
+        """TensorFlow's runtime; the float32 rows, a shuffled copy and the reconstructions."""
+        return KERAS_RUNTIME_BYTES + n * int(np.prod(image_shape)) * 12
 
     def fit(self, X: Any, y: Any = None, *, cache: Any = None) -> Autoencoder:
         """Train on images ``X`` (labels are ignored), or load the model trained on them from

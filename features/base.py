@@ -5,6 +5,9 @@
 input once and leaves two methods to a subclass: :meth:`BaseExtractor._fit` (learn from the
 images, when there is anything to learn) and :meth:`BaseExtractor._transform`. :class:`Extractor`
 is the typed protocol the grid relies on, which an outside plug-in may also meet on its own.
+Before any work the grid asks each extractor the length of its feature rows
+(:meth:`BaseExtractor.feature_dim`) and the memory it takes (:meth:`BaseExtractor.memory_bytes`),
+to refuse a grid that cannot fit in the memory available.
 """
 
 from __future__ import annotations
@@ -48,6 +51,14 @@ class Extractor(Protocol):
         """Map images ``[n, h, w]`` (or flat rows ``[n, h*w]``) to float32 features ``[n, d]``."""
         ...
 
+    def feature_dim(self, image_shape: tuple[int, int]) -> int:
+        """The length ``d`` of the feature rows of images of ``image_shape``, before fitting."""
+        ...
+
+    def memory_bytes(self, n: int, image_shape: tuple[int, int]) -> int:
+        """Working memory of fitting on and transforming ``n`` images (see the base class)."""
+        ...
+
 
 @runtime_checkable
 class SupervisedExtractor(Extractor, Protocol):
@@ -72,9 +83,13 @@ def as_images(X: Any) -> np.ndarray:
         return X
     if X.ndim != 2:
         raise ValueError(f"expected images [n, h, w] or rows [n, d], got shape {X.shape}")
-    side = math.isqrt(X.shape[1])
-    shape = (side, side) if side * side == X.shape[1] else (1, X.shape[1])
-    return X.reshape(len(X), *shape)
+    return X.reshape(len(X), *rows_shape(X.shape[1]))
+
+
+def rows_shape(d: int) -> tuple[int, int]:
+    """The image shape flat rows of ``d`` values are read as: square when ``d`` is, else 1 x d."""
+    side = math.isqrt(d)
+    return (side, side) if side * side == d else (1, d)
 
 
 def as_float_rows(images: np.ndarray) -> np.ndarray:
@@ -147,6 +162,22 @@ class BaseExtractor(TransformerMixin, BaseEstimator, metaclass=ABCMeta):
                 f"{self.n_features_in_} features as input"
             )
         return images.reshape(len(images), *self.image_shape_)
+
+    def feature_dim(self, image_shape: tuple[int, int]) -> int:
+        """The length of a feature row for images of ``image_shape``, known before fitting.
+
+        Default: one feature per pixel; an extractor with another width says so.
+        """
+        return int(np.prod(image_shape))
+
+    def memory_bytes(self, n: int, image_shape: tuple[int, int]) -> int:
+        """Estimated peak working memory (bytes) of fitting on and transforming ``n`` images of
+        ``image_shape``, beyond the images and the features themselves (the grid counts those).
+
+        Default: a float32 copy of the images, as most extractors make; an extractor that
+        needs more (a model's runtime, a neighbour graph) or less says so.
+        """
+        return n * int(np.prod(image_shape)) * 4
 
     def _fit(self, images: np.ndarray, y: Any, **fit_params: Any) -> None:
         """Learn from ``images`` (validated ``[n, h, w]``); a fixed transform learns nothing."""

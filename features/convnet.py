@@ -20,6 +20,7 @@ class ConvNet(KerasCNN):
 
     architecture: ClassVar[str] = "convnet"
     layers: ClassVar[tuple[str, ...]] = ("dense", "logits")
+    widths: ClassVar[dict[str, int]] = {"dense": 128, "logits": 10}
     _parameter_constraints: ClassVar[dict[str, list]] = {
         **KerasCNN._parameter_constraints,
         "layer": [StrOptions(set(layers))],

@@ -73,6 +73,13 @@ class HOG(BaseExtractor):
             )
         self.n_features_out_ = self._dim((height, width))
 
+    def feature_dim(self, image_shape: tuple[int, int]) -> int:
+        return self._dim(image_shape)
+
+    def memory_bytes(self, n: int, image_shape: tuple[int, int]) -> int:
+        """Float64 gradients, magnitudes and bins of a batch of 512 images at a time."""
+        return min(n, _BATCH) * int(np.prod(image_shape)) * 8 * 10
+
     def _transform(self, images: np.ndarray) -> np.ndarray:
         parts = [
             self._transform_batch(images[i : i + _BATCH]) for i in range(0, len(images), _BATCH)

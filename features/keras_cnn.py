@@ -49,6 +49,10 @@ OPTIMIZERS = ("adam", "sgd")
 PREDICT_BATCH = 2048
 
 
+#: What importing and running TensorFlow and Keras takes, about (measured: 0.7 to 1 GB).
+KERAS_RUNTIME_BYTES = 2**30
+
+
 def import_tensorflow(threads: int) -> tuple[Any, Any, int]:
     """Import TensorFlow and Keras quietly, deterministic, with ``threads`` threads per pool.
 
@@ -127,6 +131,8 @@ class KerasCNN(BaseExtractor):
     layers: ClassVar[tuple[str, ...]]
     #: the models' input images, ``[28, 28]`` (a channel axis is added)
     input_shape: ClassVar[tuple[int, int]] = (28, 28)
+    #: the width of each of ``layers`` (the length of the feature rows it gives)
+    widths: ClassVar[dict[str, int]] = {}
     #: subclasses replace ``layer`` by ``StrOptions`` of their own ``layers``
     _parameter_constraints: ClassVar[dict[str, list]] = {"layer": [str], **TRAINING_CONSTRAINTS}
 
@@ -148,6 +154,13 @@ class KerasCNN(BaseExtractor):
         self.learning_rate = learning_rate
         self.seed = seed
         self.threads = threads
+
+    def feature_dim(self, image_shape: tuple[int, int]) -> int:
+        return self.widths.get(self.layer, int(np.prod(image_shape)))
+
+    def memory_bytes(self, n: int, image_shape: tuple[int, int]) -> int:
+        """TensorFlow's runtime (about 1 GB); the training images as float32, and a copy."""
+        return KERAS_RUNTIME_BYTES + n * int(np.prod(image_shape)) * 8
 
     def build(self, keras: Any) -> Any:
         """The Keras model: input ``[28, 28, 1]``, layers named as in ``layers``, a softmax last."""

@@ -20,6 +20,7 @@ class LeNet(KerasCNN):
 
     architecture: ClassVar[str] = "lenet"
     layers: ClassVar[tuple[str, ...]] = ("logits", "dense")
+    widths: ClassVar[dict[str, int]] = {"logits": 10, "dense": 500}
     _parameter_constraints: ClassVar[dict[str, list]] = {
         **KerasCNN._parameter_constraints,
         "layer": [StrOptions(set(layers))],

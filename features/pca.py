@@ -51,6 +51,14 @@ class PCA(BaseExtractor):
         with threadpool_limits(limits=self.threads or usable_cores()):
             self.pca_ = SkPCA(self.n_components, whiten=self.whiten, random_state=self.seed).fit(X)
 
+    def feature_dim(self, image_shape: tuple[int, int]) -> int:
+        return int(self.n_components)
+
+    def memory_bytes(self, n: int, image_shape: tuple[int, int]) -> int:
+        """The float32 rows and scikit-learn's centred copy of them; the covariance matrix."""
+        p = int(np.prod(image_shape))
+        return 2 * n * p * 4 + p * p * 16
+
     def _transform(self, images: np.ndarray) -> np.ndarray:
         with threadpool_limits(limits=self.threads or usable_cores()):
             return self.pca_.transform(as_float_rows(images))

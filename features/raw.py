@@ -24,6 +24,10 @@ class Raw(BaseExtractor):
     def __init__(self) -> None:
         pass
 
+    def memory_bytes(self, n: int, image_shape: tuple[int, int]) -> int:
+        """A block of images at a time (the grid transforms 8,192 at a time)."""
+        return min(n, 8192) * int(np.prod(image_shape)) * 8
+
     def _transform(self, images: np.ndarray) -> np.ndarray:
         flat = images.reshape(len(images), -1)
         return flat.astype(np.float32) / np.float32(255.0)

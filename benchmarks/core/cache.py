@@ -69,6 +69,10 @@ class Cache:
             remove_stale_temporaries(target.parent, prefix=f"{key}.")
             yield
 
+    def has_array(self, key: str) -> bool:
+        """Whether an array is stored under ``key`` (not checked: :meth:`array_blocks` does)."""
+        return (self.root / "features" / f"{key}.json").is_file()
+
     def array_blocks(
         self,
         key: str,

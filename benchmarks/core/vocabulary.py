@@ -74,6 +74,7 @@ COLUMNS: tuple[str, ...] = (
     "extract_s",
     "fit_s",
     "predict_s",
+    "own_s",
     "eval_k",
     "in_sweep",
     "supervised",
@@ -102,6 +103,8 @@ RESULTS = "results.csv"
 REPORT = "REPORT.md"
 ENVIRONMENT = "environment.json"
 BENCHMARK = "benchmark.json"
+#: Where the run's time went, per stage: the libraries' seconds and the suite's own.
+TIMESHARE = "timeshare.json"
 PARTIAL = ".partial.jsonl"
 LABELS_DIR = "labels"
 MONTAGES_DIR = "montages"

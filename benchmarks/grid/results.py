@@ -137,6 +137,7 @@ class Row(BaseModel):
     extract_s: Amount
     fit_s: Amount
     predict_s: Amount
+    own_s: Amount = math.nan
     eval_k: Flag
     in_sweep: Flag
     supervised: Flag

@@ -10,6 +10,10 @@ dendrogram. ``[shared_starts]`` adds rows where k-means backends start from the 
 (:mod:`mnist_bench.grid.journal`) as they come, so a killed run started again with the same
 config and output folder resumes where it stopped. The rows are written to ``results.csv``
 (:mod:`mnist_bench.grid.results`); rendering them is the report's job.
+
+Every stage is timed on a :class:`mnist_bench.core.clock.Clock`, the libraries' seconds apart
+from the suite's own (each row's ``own_s``: its WCSS, scores and label file), and written to
+``timeshare.json`` for the report's "where the time went" table.
 """
 
 from __future__ import annotations
@@ -34,13 +38,14 @@ from mnist_bench.clustering.metrics import scores, wcss
 from mnist_bench.core import vocabulary as words
 from mnist_bench.core.atomic import atomic_open, remove_stale_temporaries, write_text
 from mnist_bench.core.cache import Cache
+from mnist_bench.core.clock import LIBRARY, Clock
 from mnist_bench.core.errors import UserError
 from mnist_bench.core.own_files import UNREADABLE
 from mnist_bench.core.system import say
 from mnist_bench.data import datasets
-from mnist_bench.grid import environment, shared_starts
+from mnist_bench.grid import budget, environment, shared_starts
 from mnist_bench.grid.config import GridConfig
-from mnist_bench.grid.extraction import extract
+from mnist_bench.grid.extraction import extract, step_key
 from mnist_bench.grid.journal import Journal
 from mnist_bench.grid.results import write_results
 from mnist_bench.grid.timings import benchmark_json
@@ -76,11 +81,14 @@ def fit_one(
     k: int,
     seed: int,
     threads: int,
+    clock: Clock | None = None,
 ) -> tuple[dict[str, Any], np.ndarray]:
     """Fit one backend at one (k, seed) and score it.
 
-    Returns the metric and timing columns of a row, and the predicted labels.
+    Returns the metric and timing columns of a row, and the predicted labels. ``clock`` gets
+    the fit and predict (the library's) and the scoring (the suite's) seconds.
     """
+    clock = clock or Clock()
     model = clustering.make(backend, n_clusters=k, seed=seed, threads=threads, **params)
     start = time.perf_counter()
     try:  # plug-ins check their parameters in fit, as scikit-learn estimators do
@@ -91,6 +99,9 @@ def fit_one(
     start = time.perf_counter()
     labels = model.predict(X)
     predict_s = time.perf_counter() - start
+    clock.add(f"fit: {backend}", fit_s, LIBRARY)
+    clock.add(f"predict: {backend}", predict_s, LIBRARY)
+    start = time.perf_counter()
     centers = np.asarray(model.cluster_centers_, dtype=np.float32)
     row = {
         "wcss": wcss(X, labels, centers),
@@ -111,6 +122,7 @@ def fit_one(
     )
     if model.objective == "log_likelihood":  # a mixture model also scores k by its BIC
         row["bic"] = float(model.bic(X))
+    clock.add("WCSS, scores and objective", time.perf_counter() - start)
     return row, labels
 
 
@@ -220,12 +232,13 @@ def check_sizes(cfg: GridConfig, ds: datasets.Dataset, any_supervised: bool) -> 
             )
 
 
-def preflight(cfg: GridConfig, ds: datasets.Dataset) -> dict[str, bool]:
+def preflight(cfg: GridConfig, ds: datasets.Dataset, cache: Cache | None = None) -> dict[str, bool]:
     """Try each cheap extractor on a few images, so a misfit fails before any long work.
 
     (A HOG block larger than the images, say.) Extractors that train a model, learn from labels
-    or embed their whole input are only checked for their parameters (by the config).
-    Returns whether each extractor is supervised.
+    or embed their whole input are only checked for their parameters (by the config), and so
+    is one whose features are in ``cache`` already. Returns whether each extractor is
+    supervised.
     """
     supervised = {}
     sample = ds.images[: min(len(ds), PREFLIGHT_IMAGES)]
@@ -235,6 +248,8 @@ def preflight(cfg: GridConfig, ds: datasets.Dataset) -> dict[str, bool]:
         supervised[name] = bool(extractor.supervised)
         if extractor.supervised or extractor.transductive or extractor.uses_cache:
             continue
+        if cache is not None and cache.has_array(step_key(ds, cfg.steps(name)[:1])):
+            continue  # made with these parameters before
         try:
             extractor.fit(sample).transform(sample[:2])
         except ValueError as exc:
@@ -242,15 +257,24 @@ def preflight(cfg: GridConfig, ds: datasets.Dataset) -> dict[str, bool]:
     return supervised
 
 
-def prepare(cfg: GridConfig, cache: Cache) -> tuple[datasets.Dataset, dict[str, bool]]:
-    """Load the dataset and check what can be checked before the run: the extractors on a few
-    images and every k against the split sizes. Writes nothing in the output folder.
+def load_dataset(cfg: GridConfig, cache: Cache) -> datasets.Dataset:
+    """The dataset ``cfg`` clusters (generated ones are made into the cache folder)."""
+    return datasets.load(cfg.dataset, cfg.limit, cache_dir=cache.root)
 
-    Returns the dataset and whether each extractor is supervised.
+
+def prepare(
+    cfg: GridConfig, cache: Cache, ds: datasets.Dataset | None = None
+) -> tuple[datasets.Dataset, dict[str, bool]]:
+    """Check what can be checked before the run, writing nothing: the extractors on a few
+    images, every k against the split sizes, the memory the grid needs against what is left.
+
+    Returns the dataset (loaded here unless given) and whether each extractor is supervised.
     """
-    ds = datasets.load(cfg.dataset, cfg.limit, cache_dir=cache.root)
-    supervised = preflight(cfg, ds)
+    ds = ds if ds is not None else load_dataset(cfg, cache)
+    supervised = preflight(cfg, ds, cache)
     check_sizes(cfg, ds, any(supervised.values()))
+    splits = {name: splits_for(cfg, sup) for name, sup in supervised.items()}
+    budget.check(cfg, ds, cache, splits)
     return ds, supervised
 
 
@@ -258,21 +282,30 @@ def run_grid(
     cfg: GridConfig,
     out_dir: Path,
     cache: Cache,
+    clock: Clock | None = None,
     prepared: tuple[datasets.Dataset, dict[str, bool]] | None = None,
 ) -> pd.DataFrame:
     """Run the whole grid into ``out_dir`` and return the result rows (also in results.csv).
 
     Writes ``results.csv``, ``environment.json``, the stage timings as pytest-benchmark's
-    ``benchmark.json`` and the labels of the eval_k rows; the report
-    is rendered from them afterwards (``mnist-bench run`` does it next). Call it inside
-    :func:`output_folder`, which holds the folder's lock for the run and whatever follows;
-    ``prepared`` is what :func:`prepare` returned before the folder was made.
+    ``benchmark.json``, where the time went (``timeshare.json``, from ``clock``) and the
+    labels of the eval_k rows; the report is rendered from them afterwards (``mnist-bench
+    run`` does it next). Call it inside :func:`output_folder`, which holds the folder's lock
+    for the run and whatever follows; ``prepared`` is what :func:`prepare` returned before the
+    folder was made (else it is called here).
     """
+    clock = clock or Clock()
     threads = cfg.threads_in_use
-    ds, supervised = prepared or prepare(cfg, cache)
-    journal = Journal(out_dir, cfg.hash())
-    done = journal.load()
-    journal.start(list(done.values()))
+    if prepared is None:
+        with clock.stage("load data"):
+            ds = load_dataset(cfg, cache)
+        with clock.stage("checks (parameters, sizes, memory)"):
+            prepared = prepare(cfg, cache, ds)
+    ds, supervised = prepared
+    with clock.stage("resume journal"):
+        journal = Journal(out_dir, cfg.hash())
+        done = journal.load()
+        journal.start(list(done.values()))
     pairs = jobs(cfg)
     shared_pairs = [(cfg.eval_k, seed, False) for seed in cfg.seeds]
     total = sum(
@@ -289,7 +322,17 @@ def run_grid(
     for ext_name, ext_params in cfg.extractors.items():
         # worker processes only pay off (and fork safely, before TensorFlow) on large sets
         processes = threads if len(ds) >= PARALLEL_EXTRACT_MIN else 1
-        feats = extract(ds, cfg.steps(ext_name), cache, threads=processes, name=ext_name)
+        stage = f"extract: {ext_name}"
+        start = time.perf_counter()
+        try:
+            feats = extract(ds, cfg.steps(ext_name), cache, threads=processes, name=ext_name)
+        except MemoryError:
+            what = f"extractor {ext_name!r} on {len(ds):,} images"
+            raise budget.out_of_memory(what, len(ds), None) from None
+        clock.add(stage, feats.library_s, LIBRARY)
+        clock.add(stage, time.perf_counter() - start - feats.library_s)
+        if feats.cached:
+            clock.notes[stage] = "read from the cache"
         # (backend column, plug-in, its parameters, init): each backend, then the shared starts
         running = _running(cfg, ext_name)
         cells = [(b, b, cfg.backends[b], "own") for b in running]
@@ -298,13 +341,15 @@ def run_grid(
             for b in shared_starts.backends_for(cfg.shared_starts, ext_name, running)
         ]
         for i, split in enumerate(splits_for(cfg, feats.supervised)):
-            mask = ds.mask(split)
-            # split `all` uses the (possibly memory-mapped) features as they are: no copy
-            X = feats.X if mask.all() else np.ascontiguousarray(feats.X[mask])
-            y = ds.labels[mask]
-            index = np.flatnonzero(mask)
+            with clock.stage(stage):
+                mask = ds.mask(split)
+                # split `all` uses the (possibly memory-mapped) features as they are: no copy
+                X = feats.X if mask.all() else np.ascontiguousarray(feats.X[mask])
+                y = ds.labels[mask]
+                index = np.flatnonzero(mask)
             if i == 0:
-                save_linkage(out_dir, split, ext_name, X, y)
+                with clock.stage("k selection: linkage"):
+                    save_linkage(out_dir, split, ext_name, X, y)
             k_scores = SampleScores(X, threads)  # the sample's distances: once, when first used
             starts = shared_starts.Starts(X)  # k-means++ centres: once per (k, seed)
             for backend, plugin, backend_params, init in cells:
@@ -332,9 +377,16 @@ def run_grid(
                             params = shared_starts.start_params(
                                 cfg.shared_starts, plugin, backend_params, starts(k, seed)
                             )
-                        result, labels = fit_one(X, y, plugin, params, k, seed, threads)
+                        start = time.perf_counter()
+                        try:
+                            result, labels = fit_one(X, y, plugin, params, k, seed, threads, clock)
+                        except MemoryError:
+                            what = f"{words.cell_label(ext_name, backend)} on {len(y):,} images"
+                            what += f" (split {split}, k = {k}, seed {seed})"
+                            raise budget.out_of_memory(what, len(ds), plugin) from None
                         if in_sweep:
-                            result.update(k_scores(labels))
+                            with clock.stage("k selection: scores"):
+                                result.update(k_scores(labels))
                         row = {
                             **base,
                             **result,
@@ -357,16 +409,26 @@ def run_grid(
                             "init": init,
                         }
                         if k == cfg.eval_k and init == "own":
-                            save_labels(labels_path(out_dir, row), index, labels)
-                        journal.append(row)
+                            with clock.stage("label files"):
+                                save_labels(labels_path(out_dir, row), index, labels)
+                        # the row's own work: all but the library's fit and predict
+                        row["own_s"] = time.perf_counter() - start - row["fit_s"] - row["predict_s"]
+                        with clock.stage("resume journal"):
+                            journal.append(row)
                     rows.append(row)
                     _progress(len(rows), total, row, started, reused)
-    frame = pd.DataFrame(rows, columns=list(words.COLUMNS))
-    write_results(frame, out_dir)
-    env = environment.collect(cfg, ds)
-    write_text(out_dir / words.ENVIRONMENT, json.dumps(env, indent=2, sort_keys=True) + "\n")
-    timings = benchmark_json(frame, env)
-    write_text(out_dir / words.BENCHMARK, json.dumps(timings, indent=1) + "\n")
+        # this extractor's features go before the next one's are made (the memory check
+        # counts one extractor's features at a time)
+        del feats, X
+    with clock.stage("results.csv, environment.json, benchmark.json"):
+        frame = pd.DataFrame(rows, columns=list(words.COLUMNS))
+        write_results(frame, out_dir)
+        env = environment.collect(cfg, ds)
+        write_text(out_dir / words.ENVIRONMENT, json.dumps(env, indent=2, sort_keys=True) + "\n")
+        timings = benchmark_json(frame, env)
+        write_text(out_dir / words.BENCHMARK, json.dumps(timings, indent=1) + "\n")
+    clock.mark("grid")
+    write_timeshare(out_dir, clock)
     journal.remove()
     return frame
 
@@ -374,6 +436,12 @@ def run_grid(
 def _running(cfg: GridConfig, extractor: str) -> list[str]:
     """The backends the grid runs on ``extractor``."""
     return [b for b in cfg.backends if cfg.runs(b, extractor)]
+
+
+def write_timeshare(out_dir: Path, clock: Clock, wall_s: float | None = None) -> None:
+    """Write ``OUT/timeshare.json``: the stages ``clock`` measured (see :class:`Clock`)."""
+    record = clock.to_dict(wall_s)
+    write_text(out_dir / words.TIMESHARE, json.dumps(record, indent=1) + "\n")
 
 
 def _progress(i: int, total: int, row: dict[str, Any], started: float, reused: bool) -> None:

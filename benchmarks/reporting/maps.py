@@ -2,16 +2,18 @@
 
 For each split, a seeded sample of up to :data:`N_POINTS` of its images is embedded in 2-D once
 (UMAP of the pixels, seeded, so the same map on every render) and kept in ``OUT/maps/`` with
-the sample's positions. Each label-free cell at eval_k (first seed, as the montages) is drawn
-on it: every point coloured by its cluster, and the images whose digit differs from their
-cluster's majority digit marked with a black cross. The same layout for every cell of a split,
-so the pictures compare at a glance.
+the sample's positions, and in the cache folder when one is given (``mnist-bench run`` gives
+its own), so later runs on the same images do not lay them out again. Each label-free cell at
+eval_k (first seed, as the montages) is drawn on it: every point coloured by its cluster, and
+the images whose digit differs from their cluster's majority digit marked with a black cross.
+The same layout for every cell of a split, so the pictures compare at a glance.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -34,15 +36,20 @@ N_POINTS = 10_000
 MAP_SEED = 0
 #: Bump when the same sample would be laid out differently.
 LAYOUT_VERSION = "1"
+#: The drawing code's version, part of the cache key of a map.
+CODE = plots.code_version(__file__)
 
 
 def _layout(
-    out_dir: Path, split: str, sample: np.ndarray, ds: Any, cache: Cache | None
+    out_dir: Path,
+    split: str,
+    sample: np.ndarray,
+    ds: Any,
+    cache: Cache | None = None,
 ) -> np.ndarray:
-    """``[len(sample), 2]`` positions of the images at ``sample``, made once and kept.
+    """``[len(sample), 2]`` positions of the images of ``ds`` at ``sample``, made once and kept.
 
-    Kept in the run folder (``maps/layout-{split}.npz``) and in the cache, keyed by the
-    dataset's checksum and the sample, so another run on the same images reuses it.
+    Read from the run folder, else from ``cache``, else laid out (and kept in both).
     """
     path = words.inside(out_dir, words.map_layout_file(split))
     if path.is_file():
@@ -58,47 +65,48 @@ def _layout(
                 return xy
         except UNREADABLE:
             pass
-
-    def compute() -> tuple[list[np.ndarray], int, dict[str, Any]]:
-        import umap
-
-        X = ds.images[sample].reshape(len(sample), -1).astype(np.float32) / np.float32(255.0)
-        reducer = umap.UMAP(
-            n_components=2, n_neighbors=15, min_dist=0.1, random_state=MAP_SEED, n_jobs=1
-        )
-        return [np.asarray(reducer.fit_transform(X), dtype=np.float32)], len(sample), {}
-
     if cache is None:
-        xy = compute()[0][0]
+        xy = _umap_2d(ds.images, sample)
     else:
         key = make_key(
             kind="map-layout",
-            version=LAYOUT_VERSION,
             dataset=ds.name,
             checksum=ds.checksum,
             sample=hashlib.sha256(np.ascontiguousarray(sample, dtype=np.int64)).hexdigest(),
-            umap=_umap_version(),
+            version=LAYOUT_VERSION,
+            packages={d: _version(d) for d in ("umap-learn", "pynndescent", "numba", "numpy")},
         )
-        xy, _, _ = cache.array_blocks(key, compute, check=_check_layout(len(sample)))
-        xy = np.array(xy, dtype=np.float32)
+        xy, _, _ = cache.array_blocks(
+            key,
+            lambda: ([_umap_2d(ds.images, sample)], len(sample), {"kind": "map-layout"}),
+            check=lambda xy, meta: _check_layout(xy, len(sample)),
+        )
+        xy = np.asarray(xy, dtype=np.float32)
     with atomic_open(path, "wb") as fh:
         np.savez_compressed(fh, index=sample, xy=xy, version=np.str_(LAYOUT_VERSION))
     return xy
 
 
-def _umap_version() -> str | None:
+def _check_layout(xy: np.ndarray, n: int) -> None:
+    """A kept layout is ``n`` finite 2-D points (else the cache computes it again)."""
+    if xy.shape != (n, 2) or not np.isfinite(xy).all():
+        raise ValueError(f"a layout of shape {xy.shape}, not {n} finite 2-D points")
+
+
+def _umap_2d(images: np.ndarray, sample: np.ndarray) -> np.ndarray:
+    """The seeded 2-D UMAP of the pixels of the images at ``sample``."""
+    import umap
+
+    X = images[sample].reshape(len(sample), -1).astype(np.float32) / np.float32(255.0)
+    xy = umap.UMAP(n_components=2, n_neighbors=15, min_dist=0.1, random_state=MAP_SEED, n_jobs=1)
+    return np.asarray(xy.fit_transform(X), dtype=np.float32)
+
+
+def _version(dist: str) -> str | None:
     try:
-        return metadata.version("umap-learn")
+        return metadata.version(dist)
     except metadata.PackageNotFoundError:
         return None
-
-
-def _check_layout(n: int) -> Any:
-    def check(xy: np.ndarray, meta: dict[str, Any]) -> None:
-        if xy.shape != (n, 2) or not np.isfinite(xy).all():
-            raise ValueError(f"a layout of shape {xy.shape}, not {n} finite 2-D points")
-
-    return check
 
 
 def _sample(index: np.ndarray) -> np.ndarray:
@@ -141,14 +149,19 @@ def draw_map(
 
 
 def ensure(
-    out_dir: Path, frame: pd.DataFrame, env: dict[str, Any], cache: Cache | None = None
+    out_dir: Path,
+    frame: pd.DataFrame,
+    env: dict[str, Any],
+    load: Callable[[], Any] | None = None,
+    cache: Cache | None = None,
 ) -> dict[visuals.Cell, str]:
     """Draw the map of every label-free eval cell that lacks one; return ``{cell: path}``.
 
     ``cache``: where a split's 2-D layout is kept for other runs on the same images.
 
     Like the montages: a cell without a labels file, or whose dataset cannot be loaded, is left
-    out (with a warning for the latter); nothing here raises for it.
+    out (with a warning for the latter); nothing here raises for it. ``load`` returns the
+    run's dataset (default: :func:`visuals.load_dataset`); ``cache`` keeps the 2-D layouts.
     """
     out_dir = Path(out_dir)
     cells = [c for c in visuals.eval_cells(frame) if not c.supervised]
@@ -159,7 +172,7 @@ def ensure(
     ]
     if todo:
         try:
-            ds = visuals.load_dataset(frame, env)
+            ds = load() if load is not None else visuals.load_dataset(frame, env)
         except UserError as exc:
             log.warning("cannot draw the 2-D maps: %s", exc)
             ds = None
@@ -191,4 +204,14 @@ def _draw(
     where = order[np.searchsorted(index, sample, sorter=order)]
     k = max(cell.k, int(labels.max()) + 1 if len(labels) else cell.k)
     y = ds.labels[sample]
-    draw_map(xy, y, labels[where].astype(np.int64), k, _map(cell, out_dir), cell.title)
+    shown = labels[where].astype(np.int64)
+    plots.cached(
+        _map(cell, out_dir),
+        cache,
+        lambda path: draw_map(xy, y, shown, k, path, cell.title),
+        kind="map",
+        code=CODE,
+        data=plots.fingerprint(xy, y, shown),
+        k=k,
+        title=cell.title,
+    )

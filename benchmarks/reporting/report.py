@@ -25,7 +25,7 @@ from mnist_bench.core.errors import UserError
 from mnist_bench.core.vocabulary import METRICS, row_cell_label
 from mnist_bench.grid import environment, timings
 from mnist_bench.grid.results import read_results
-from mnist_bench.reporting import floor, kselect, maps, plots, shared_starts, visuals
+from mnist_bench.reporting import floor, kselect, maps, plots, shared_starts, timeshare, visuals
 from mnist_bench.reporting.literature import LABEL_FREE, SEED_BLOG
 from mnist_bench.reporting.tables import markdown_table, mean_std
 
@@ -447,7 +447,9 @@ def render(out_dir: str | Path, cache: Cache | None = None) -> Path:
         "scores on split `all` include images they saw; split `test` holds only unseen images.",
         "",
         *clusters_section(
-            visuals.ensure(out_dir, frame, env), maps.ensure(out_dir, frame, env, cache), eval_k
+            visuals.ensure(out_dir, frame, env, cache=cache),
+            maps.ensure(out_dir, frame, env, cache=cache),
+            eval_k,
         ),
         "## Elbow",
         "",
@@ -462,6 +464,7 @@ def render(out_dir: str | Path, cache: Cache | None = None) -> Path:
     lines += runtime_section(frame)
     lines += floor.section(frame, env)
     lines += shared_starts.section(every_row, env)
+    lines += timeshare.section(out_dir, frame)
     if "objective" in evals and not evals[evals.split == "all"].empty:
         lines += label_free_section(evals[evals.split == "all"])
     lines += seed_blog_section(evals[evals.split == "all"])

@@ -19,6 +19,7 @@ for want of ``labels/`` or of the dataset: it then returns fewer links.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
 from mnist_bench.core import vocabulary as words
+from mnist_bench.core.cache import Cache
 from mnist_bench.core.errors import UserError
 from mnist_bench.core.own_files import UNREADABLE
 from mnist_bench.data import datasets
@@ -43,6 +45,8 @@ SAMPLE_SEED = 0
 #: Widest figure, in inches at the 100 dpi of :func:`mnist_bench.reporting.plots.save`
 #: (GitHub shows ~900 px).
 MAX_WIDTH_IN = 8.8
+#: The drawing code's version, part of the cache key of a picture.
+CODE = plots.code_version(__file__)
 
 
 @dataclass(frozen=True)
@@ -311,13 +315,21 @@ def read_labels(path: Path, n_images: int, n_expected: int) -> tuple[np.ndarray,
     return index, labels
 
 
-def ensure(out_dir: Path, frame: pd.DataFrame, env: dict[str, Any]) -> dict[Cell, tuple[str, str]]:
+def ensure(
+    out_dir: Path,
+    frame: pd.DataFrame,
+    env: dict[str, Any],
+    load: Callable[[], Any] | None = None,
+    cache: Cache | None = None,
+) -> dict[Cell, tuple[str, str]]:
     """Draw the montage and heatmap of every eval cell that lacks them; return the links.
 
     A picture is redrawn when it is missing or older than its labels file. Pictures already
     there are kept (and linked) even without their labels file; a cell with neither (older
     runs), an unreadable labels file or a dataset that cannot be loaded is left out, with a
-    warning for the last two; nothing here raises for them.
+    warning for the last two; nothing here raises for them. ``load`` returns the run's dataset
+    (default: :func:`load_dataset`), called only when a picture is to be drawn; ``cache``
+    keeps the pictures drawn (see :func:`mnist_bench.reporting.plots.cached`).
 
     Returns
     -------
@@ -334,14 +346,14 @@ def ensure(out_dir: Path, frame: pd.DataFrame, env: dict[str, Any]) -> dict[Cell
     ]
     if todo:
         try:
-            ds = load_dataset(frame, env)
+            ds = load() if load is not None else load_dataset(frame, env)
         except UserError as exc:
             log.warning("cannot draw the cluster montages and heatmaps: %s", exc)
             ds = None
         if ds is not None:
             for cell in todo:
                 try:
-                    _draw(cell, out_dir, frame, ds)
+                    _draw(cell, out_dir, frame, ds, cache)
                 except UNREADABLE as exc:
                     log.warning("no montage or heatmap for %s: %s", cell.stem, exc)
     links = {}
@@ -361,7 +373,7 @@ def stale(source: Path, *pictures: Path) -> bool:
     return any(not p.is_file() or p.stat().st_mtime < made for p in pictures)
 
 
-def _draw(cell: Cell, out_dir: Path, frame: pd.DataFrame, ds: Any) -> None:
+def _draw(cell: Cell, out_dir: Path, frame: pd.DataFrame, ds: Any, cache: Cache | None) -> None:
     rows = frame[
         (frame.split == cell.split)
         & (frame.extractor == cell.extractor)
@@ -373,5 +385,24 @@ def _draw(cell: Cell, out_dir: Path, frame: pd.DataFrame, ds: Any) -> None:
     k = max(cell.k, int(labels.max()) + 1 if len(labels) else cell.k)
     y = ds.labels[index]
     classes = np.unique(ds.labels)
-    draw_montage(ds.images[index], y, labels, k, classes, cell.montage(out_dir), cell.title)
-    draw_heatmap(y, labels, k, classes, cell.heatmap(out_dir), cell.title)
+    key = {
+        "code": CODE,
+        "dataset": ds.checksum,
+        "labels": plots.fingerprint(index, labels),
+        "k": k,
+        "title": cell.title,
+    }
+    plots.cached(
+        cell.montage(out_dir),
+        cache,
+        lambda path: draw_montage(ds.images[index], y, labels, k, classes, path, cell.title),
+        kind="montage",
+        **key,
+    )
+    plots.cached(
+        cell.heatmap(out_dir),
+        cache,
+        lambda path: draw_heatmap(y, labels, k, classes, path, cell.title),
+        kind="heatmap",
+        **key,
+    )
