@@ -131,8 +131,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = folder / "out"
     args = ["run", "--config", str(folder / "grid.toml"), "--out", str(out)]
     with pytest.MonkeyPatch.context() as mp:  # montages and maps are tested elsewhere
-        mp.setattr(visuals, "ensure", lambda *_: {})
-        mp.setattr(maps, "ensure", lambda *_: {})
+        mp.setattr(visuals, "ensure", lambda *_, **__: {})
+        mp.setattr(maps, "ensure", lambda *_, **__: {})
         assert main([*args, "--cache-dir", str(folder / "cache")]) == 0
     return out
 
@@ -208,8 +208,8 @@ def test_results_without_the_new_columns_render_without_the_new_sections(
         old / words.RESULTS, index=False
     )
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(visuals, "ensure", lambda *_: {})
-        mp.setattr(maps, "ensure", lambda *_: {})
+        mp.setattr(visuals, "ensure", lambda *_, **__: {})
+        mp.setattr(maps, "ensure", lambda *_, **__: {})
         report = render(old).read_text()
     assert "## Elbow" in report
     for title in ("Choosing k", "memory floor", "Library against library"):

@@ -164,8 +164,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = folder / "out"
     args = ["run", "--config", str(folder / "grid.toml"), "--out", str(out)]
     with pytest.MonkeyPatch.context() as mp:  # montages and maps are tested elsewhere
-        mp.setattr(visuals, "ensure", lambda *_: {})
-        mp.setattr(maps, "ensure", lambda *_: {})
+        mp.setattr(visuals, "ensure", lambda *_, **__: {})
+        mp.setattr(maps, "ensure", lambda *_, **__: {})
         assert main([*args, "--cache-dir", str(folder / "cache")]) == 0
     return out
 
