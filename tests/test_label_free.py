@@ -17,6 +17,7 @@ test, last, only waits for it and reads what it wrote.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -293,7 +294,7 @@ def test_bad_backend_extractors_are_user_errors() -> None:
             backends=backends,
             backend_extractors={"gmm": ["pv"]},
         )
-    with pytest.raises(UserError, match=r"backend_extractors\.gmm must be a list"):
+    with pytest.raises(UserError, match=r"backend_extractors.* \(at gmm\): .*valid list"):
         _grid({"raw": {}}, backends=backends, backend_extractors={"gmm": "raw"})
 
 
@@ -389,7 +390,12 @@ def test_grid_with_a_chain_and_a_mixture(
     assert np.isfinite(frame["wcss"]).all()
 
     # the plain pca and the chain's first step are one cache entry: raw, pca, pca -> umap
-    assert len(list((cache / "features").glob("*.npy"))) == 3
+    entries = [
+        p
+        for p in (cache / "features").glob("*.npy")
+        if json.loads(p.with_suffix(".json").read_text()).get("kind") != "map-layout"
+    ]
+    assert len(entries) == 3
 
     report = (out / REPORT).read_text()
     assert "best label-free" in report
