@@ -130,7 +130,7 @@ def cmd_list() -> None:
 
 def cmd_run(args: argparse.Namespace) -> None:
     from mnist_bench.core.cache import Cache, default_cache_dir
-    from mnist_bench.core.clock import Clock, process_age
+    from mnist_bench.core.clock import PICTURES, REPORT, STARTUP, Clock, process_age
     from mnist_bench.grid import config
     from mnist_bench.grid.runner import load_dataset, output_folder, run_grid, write_timeshare
     from mnist_bench.reporting import pictures, plots, timeshare
@@ -154,14 +154,14 @@ def cmd_run(args: argparse.Namespace) -> None:
     cache = Cache(args.cache_dir or default_cache_dir())
     with output_folder(args.out):
         clock = Clock()
-        clock.add("start-up", process_age() or 0.0, note="interpreter, imports, config")
+        clock.add(STARTUP, process_age() or 0.0, note="interpreter, imports, config")
         with clock.stage("load data"):
             ds = load_dataset(cfg, cache)
         frame = run_grid(cfg, args.out, cache, clock, ds)
         try:
-            with clock.stage("pictures", note="montages, heatmaps, 2-D maps"):
+            with clock.stage(PICTURES, note="montages, heatmaps, 2-D maps"):
                 pictures.draw(args.out, cache, ds)
-            with clock.stage("report", note="REPORT.md and its plots"), plots.kept_in(cache):
+            with clock.stage(REPORT, note="REPORT.md and its plots"), plots.kept_in(cache):
                 render(args.out)
         except MemoryError:
             raise UserError(
