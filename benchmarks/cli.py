@@ -135,7 +135,7 @@ def cmd_list() -> None:
 
 def cmd_run(args: argparse.Namespace) -> None:
     from mnist_bench.core.cache import Cache, default_cache_dir
-    from mnist_bench.core.clock import Clock, process_age
+    from mnist_bench.core.clock import PICTURES, REPORT, STARTUP, Clock, process_age
     from mnist_bench.grid import config
     from mnist_bench.grid.runner import (
         load_dataset,
@@ -164,7 +164,7 @@ def cmd_run(args: argparse.Namespace) -> None:
         cfg.backends["dask"]["scheduler"] = args.scheduler
     cache = Cache(args.cache_dir or default_cache_dir())
     clock = Clock()
-    clock.add("start-up", process_age() or 0.0, note="interpreter, imports, config")
+    clock.add(STARTUP, process_age() or 0.0, note="interpreter, imports, config")
     with clock.stage("load data"):
         ds = load_dataset(cfg, cache)
     with clock.stage("checks (parameters, sizes, memory)"):
@@ -172,9 +172,9 @@ def cmd_run(args: argparse.Namespace) -> None:
     with output_folder(args.out):
         frame = run_grid(cfg, args.out, cache, clock, prepared)
         try:
-            with clock.stage("pictures", note="montages, heatmaps, 2-D maps"):
+            with clock.stage(PICTURES, note="montages, heatmaps, 2-D maps"):
                 pictures.draw(args.out, cache, ds)
-            with clock.stage("report", note="REPORT.md and its plots"), plots.kept_in(cache):
+            with clock.stage(REPORT, note="REPORT.md and its plots"), plots.kept_in(cache):
                 render(args.out, cache)
         except MemoryError:
             raise UserError(

@@ -17,6 +17,10 @@ from typing import Any
 
 LIBRARY = "library"
 SUITE = "suite"
+#: Stages of ``mnist-bench run`` outside the grid (the rest, from loading the data to writing
+#: results.csv, are the grid's).
+STARTUP, PICTURES, REPORT, OTHER = "start-up", "pictures", "report", "other"
+OUTSIDE_GRID = (STARTUP, PICTURES, REPORT, OTHER)
 #: Version of the record :meth:`Clock.to_dict` writes.
 RECORD_VERSION = 1
 #: The order of the stages in the record, by the start of their names (others go last).
@@ -58,7 +62,6 @@ class Clock:
     def __init__(self) -> None:
         self.stages: dict[str, dict[str, float]] = {}
         self.notes: dict[str, str] = {}
-        self.marks: dict[str, dict[str, float]] = {}
 
     def add(self, stage: str, seconds: float, side: str = SUITE, note: str | None = None) -> None:
         """Add ``seconds`` to ``stage`` on ``side`` (``"library"`` or ``"suite"``)."""
@@ -81,10 +84,6 @@ class Clock:
     def total(self, side: str) -> float:
         return sum(sides[side] for sides in self.stages.values())
 
-    def mark(self, name: str) -> None:
-        """Remember both sides' totals so far under ``name`` (the grid's, say)."""
-        self.marks[name] = {f"{LIBRARY}_s": self.total(LIBRARY), f"{SUITE}_s": self.total(SUITE)}
-
     def to_dict(self, wall_s: float | None = None) -> dict[str, Any]:
         """The record: every stage with its two sides, and the wall time of the whole command.
 
@@ -97,13 +96,11 @@ class Clock:
             for name, sides in sorted(self.stages.items(), key=lambda item: _rank(item[0]))
         ]
         record: dict[str, Any] = {"version": RECORD_VERSION, "stages": stages}
-        if self.marks:
-            record["marks"] = self.marks
         if wall_s is not None:
             measured = self.total(LIBRARY) + self.total(SUITE)
             stages.append(
                 {
-                    "stage": "other",
+                    "stage": OTHER,
                     "library_s": 0.0,
                     "suite_s": max(0.0, wall_s - measured),
                     "note": "not measured by a stage: argument parsing, locks, progress lines",

@@ -427,7 +427,6 @@ def run_grid(
         write_text(out_dir / words.ENVIRONMENT, json.dumps(env, indent=2, sort_keys=True) + "\n")
         timings = benchmark_json(frame, env)
         write_text(out_dir / words.BENCHMARK, json.dumps(timings, indent=1) + "\n")
-    clock.mark("grid")
     write_timeshare(out_dir, clock)
     journal.remove()
     return frame

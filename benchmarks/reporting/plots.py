@@ -9,6 +9,7 @@ are kept so too while :func:`kept_in` says where (``mnist-bench run`` does, arou
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 from collections.abc import Callable, Iterator
@@ -39,6 +40,7 @@ def save(fig, path: Path) -> None:
     write_bytes(path, buf.getvalue())
 
 
+@functools.cache
 def code_version(*sources: str) -> str:
     """A hash of this module's source and the given source files (the drawing code)."""
     digest = hashlib.sha256(Path(__file__).read_bytes())

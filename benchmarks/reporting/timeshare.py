@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mnist_bench.core import vocabulary as words
 from mnist_bench.core.atomic import write_text
-from mnist_bench.core.clock import RECORD_VERSION
+from mnist_bench.core.clock import OUTSIDE_GRID, RECORD_VERSION
 from mnist_bench.core.own_files import read_checked
 from mnist_bench.reporting.tables import markdown_table
 
@@ -94,12 +94,13 @@ def from_record(record: dict[str, Any]) -> list[str]:
         else f"the stages measured took {total:.1f} s, {suite:.1f} s of them "
         f"({_share(suite, total)}) the suite's own work"
     )
-    grid = (record.get("marks") or {}).get("grid")
-    if grid:
-        grid_total = grid["library_s"] + grid["suite_s"]
+    grid = [s for s in stages if s["stage"] not in OUTSIDE_GRID]
+    if len(grid) < len(stages):
+        grid_suite = sum(s["suite_s"] for s in grid)
+        grid_total = grid_suite + sum(s["library_s"] for s in grid)
         whole += (
             f"; the grid alone (from loading the data to writing results.csv) "
-            f"{grid_total:.1f} s, {_share(grid['suite_s'], grid_total)} of it the suite's"
+            f"{grid_total:.1f} s, {grid_suite / max(grid_total, 1e-9):.1%} of it the suite's"
         )
     return [
         TITLE,

@@ -45,8 +45,6 @@ SAMPLE_SEED = 0
 #: Widest figure, in inches at the 100 dpi of :func:`mnist_bench.reporting.plots.save`
 #: (GitHub shows ~900 px).
 MAX_WIDTH_IN = 8.8
-#: The drawing code's version, part of the cache key of a picture.
-CODE = plots.code_version(__file__)
 
 
 @dataclass(frozen=True)
@@ -386,7 +384,7 @@ def _draw(cell: Cell, out_dir: Path, frame: pd.DataFrame, ds: Any, cache: Cache 
     y = ds.labels[index]
     classes = np.unique(ds.labels)
     key = {
-        "code": CODE,
+        "code": plots.code_version(__file__),
         "dataset": ds.checksum,
         "labels": plots.fingerprint(index, labels),
         "k": k,
