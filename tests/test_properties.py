@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from mnist_bench.core import vocabulary as words
 
 #: Examples per property in the default run, and under ``-m slow`` (``$MNIST_BENCH_EXAMPLES``).
-FAST, MANY = 8, int(os.environ.get("MNIST_BENCH_EXAMPLES", "150"))
+FAST, MANY = 5, int(os.environ.get("MNIST_BENCH_EXAMPLES", "150"))
 SETTINGS = {
     "deadline": None,
     "database": None,
