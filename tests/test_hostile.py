@@ -212,23 +212,20 @@ def test_a_damaged_journal_is_set_aside(good: Path, tmp_path: Path, journal: str
     pd.testing.assert_frame_equal(_rows(out), _rows(good))
 
 
+def _small_hash() -> str:
+    """The config hash of SMALL (the header of its resume journal)."""
+    from mnist_bench.grid import config
+
+    overrides = {"dataset": "digits", "extractors": ["raw"], "backends": ["sklearn"]}
+    return config.load(overrides={**overrides, "k": [9, 10], "seeds": [0, 1]}).hash()
+
+
 def test_damaged_journal_rows_are_recomputed(good: Path, tmp_path: Path) -> None:
     out, cache = _copy(good, tmp_path, "out"), _cache(good, tmp_path)
     # a journal of the same config: one good row, one with a wrong type, one torn, one a list
-    from mnist_bench.grid import config
-
-    cfg = config.load(
-        overrides={
-            "dataset": "digits",
-            "extractors": ["raw"],
-            "backends": ["sklearn"],
-            "k": [9, 10],
-            "seeds": [0, 1],
-        }
-    )
     rows = json.loads(pd.read_csv(out / words.RESULTS).to_json(orient="records"))
     bad = {**rows[1], "purity": "high"}
-    lines = [json.dumps({"config_hash": cfg.hash()}), json.dumps(rows[0]), json.dumps(bad)]
+    lines = [json.dumps({"config_hash": _small_hash()}), json.dumps(rows[0]), json.dumps(bad)]
     lines += ["[1]", json.dumps(rows[2])[:40]]
     (out / words.PARTIAL).write_text("\n".join(lines) + "\n")
     (out / words.RESULTS).unlink()
@@ -329,20 +326,9 @@ def test_export_takes_the_longest_legal_file_name(tmp_path: Path) -> None:
 
 
 def test_a_kept_row_with_a_damaged_labels_file_is_recomputed(good: Path, tmp_path: Path) -> None:
-    from mnist_bench.grid import config
-
     out, cache = _copy(good, tmp_path, "out"), _cache(good, tmp_path)
-    cfg = config.load(
-        overrides={
-            "dataset": "digits",
-            "extractors": ["raw"],
-            "backends": ["sklearn"],
-            "k": [9, 10],
-            "seeds": [0, 1],
-        }
-    )
     rows = json.loads(pd.read_csv(out / words.RESULTS).to_json(orient="records"))
-    lines = [json.dumps({"config_hash": cfg.hash()}), *map(json.dumps, rows)]
+    lines = [json.dumps({"config_hash": _small_hash()}), *map(json.dumps, rows)]
     (out / words.PARTIAL).write_text("\n".join(lines) + "\n")
     (out / words.RESULTS).unlink()
     labels = out / words.labels_file("all", "raw", "sklearn", 10, 1)

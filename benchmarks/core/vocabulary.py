@@ -130,6 +130,10 @@ def is_name(value: object) -> bool:
     return isinstance(value, str) and NAME.fullmatch(value) is not None
 
 
+#: :data:`NAME` in words, for messages.
+NAME_RULE = "letters, digits and _ . + - @ only, not starting with . - or @, at most 64 characters"
+
+
 def _name(value: str) -> str:
     if not is_name(value):
         raise ValueError(f"{value!r} cannot be part of a file name (allowed: {NAME.pattern})")

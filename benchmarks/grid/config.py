@@ -56,8 +56,7 @@ MAX_THREADS = 1024
 def _plugin_name(value: str) -> str:
     if not words.is_name(value):
         raise ValueError(
-            f"{value!r} is not allowed as a name: letters, digits and _ . + - only, at most 64 "
-            "characters (it becomes part of file names)"
+            f"{value!r} is not allowed as a name: {words.NAME_RULE} (it becomes part of file names)"
         )
     return value
 

@@ -67,9 +67,7 @@ def _within(low: float, high: float = math.inf) -> AfterValidator:
 
 def _name(value: str) -> str:
     if not words.is_name(value):
-        raise ValueError(
-            "not a valid name (letters, digits and _ . + - only, at most 64 characters)"
-        )
+        raise ValueError(f"not a valid name ({words.NAME_RULE})")
     return value
 
 
