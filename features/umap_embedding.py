@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+import warnings
 from numbers import Integral, Real
+from types import ModuleType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -62,8 +65,7 @@ class UMAP(BaseExtractor):
         return not self.parallel
 
     def _fit(self, images: np.ndarray, y: Any = None, **fit_params: Any) -> None:
-        import umap
-
+        umap = umap_module()
         X = as_float_rows(images)
         if len(X) <= self.n_neighbors:
             raise ValueError(f"n_neighbors={self.n_neighbors} needs more than {len(X)} images")
@@ -96,3 +98,26 @@ class UMAP(BaseExtractor):
 
     def _transform(self, images: np.ndarray) -> np.ndarray:
         return self.umap_.transform(as_float_rows(images))
+
+
+def umap_module() -> ModuleType:
+    """umap-learn, imported without its ParametricUMAP.
+
+    ``import umap`` also imports ``umap.parametric_umap``, which loads TensorFlow: about 6 s and
+    1 GB of a process that clusters nothing with a CNN. With that submodule marked absent
+    during the import, umap-learn falls back to its placeholder class (its own behaviour
+    without TensorFlow); the mark is lifted afterwards, so ``umap.parametric_umap`` can still be
+    imported explicitly.
+    """
+    if "umap" not in sys.modules:
+        marked = "umap.parametric_umap" not in sys.modules
+        if marked:
+            sys.modules["umap.parametric_umap"] = None  # type: ignore[assignment]
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ImportWarning)
+                import umap  # noqa: F401
+        finally:
+            if marked and sys.modules.get("umap.parametric_umap") is None:
+                del sys.modules["umap.parametric_umap"]
+    return sys.modules["umap"]

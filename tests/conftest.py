@@ -1,10 +1,21 @@
-"""Shared fixtures: a temporary cache, a CLI runner in a subprocess, small datasets."""
+"""Shared fixtures: a temporary cache, a CLI runner in a subprocess, small datasets.
+
+The 2-D map layouts (a seeded UMAP of the pixels, 20-30 s each in a fresh process, almost all
+of it numba compiling) are pooled across the session: :func:`run_cli` copies the layouts
+already made into the ``--cache-dir`` of a run, where absent, and takes back the new ones.
+Every other cache entry stays the test's own, so the tests still run from their cold caches.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -24,7 +35,9 @@ def run_cli(
 ) -> subprocess.CompletedProcess[str]:
     """Run ``python -m mnist_bench ARGS`` in a subprocess, as a user would from a shell."""
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run(
+    cache = _cache_arg(args)
+    lent = _copy_layouts(LAYOUT_POOL, cache) if cache is not None else []
+    done = subprocess.run(
         [sys.executable, "-m", "mnist_bench", *args],
         cwd=cwd or ROOT,
         env=full_env,
@@ -32,6 +45,58 @@ def run_cli(
         text=True,
         timeout=timeout,
     )
+    if cache is not None and done.returncode == 0:
+        _copy_layouts(cache, LAYOUT_POOL)
+    if done.returncode != 0:  # a refused run must be seen to leave nothing: take back the loan
+        for path in reversed(lent):
+            if path.is_dir():
+                with contextlib.suppress(OSError):
+                    path.rmdir()
+            else:
+                path.unlink(missing_ok=True)
+    return done
+
+
+#: The session's pool of map layouts (removed at the end of the session).
+LAYOUT_POOL = Path(tempfile.mkdtemp(prefix="mnist-bench-layouts-"))
+
+
+def _cache_arg(args: tuple[str, ...]) -> Path | None:
+    """The ``--cache-dir`` of a ``run`` or ``report`` command, if it names a folder."""
+    if not args or args[0] not in ("run", "report") or "--cache-dir" not in args[:-1]:
+        return None
+    return Path(args[args.index("--cache-dir") + 1])
+
+
+def _copy_layouts(source: Path, target: Path) -> list[Path]:
+    """Copy the finished map-layout entries of cache ``source`` into ``target`` where absent;
+    returns what it created (folders first)."""
+    made: list[Path] = []
+    if not target.parent.is_dir():
+        return made
+    for meta in sorted((source / "features").glob("*.json")):
+        data = meta.with_suffix(".npy")
+        try:
+            sidecar = json.loads(meta.read_text())
+            whole = hashlib.sha256(data.read_bytes()).hexdigest() == sidecar["sha256"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if sidecar.get("kind") != "map-layout" or not whole:
+            continue
+        if (target / "features" / meta.name).exists():
+            continue
+        for folder in (target, target / "features"):
+            if not folder.exists():
+                folder.mkdir(parents=True)
+                made.append(folder)
+        shutil.copy2(data, target / "features" / data.name)
+        shutil.copy2(meta, target / "features" / meta.name)  # the sidecar last: complete entry
+        made += [target / "features" / data.name, target / "features" / meta.name]
+    return made
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(LAYOUT_POOL, ignore_errors=True)
 
 
 @pytest.fixture

@@ -132,20 +132,24 @@ def test_two_runs_on_one_cache_both_finish_equal(reference: Path, tmp_path: Path
     for i in range(2):
         pd.testing.assert_frame_equal(_metrics(tmp_path / f"out{i}"), _metrics(reference))
     # each of raw and hog was computed once, by whichever run got its lock first
-    features = [
+    assert len(_feature_entries(cache)) == 2
+    assert _leftovers(cache, tmp_path) == []
+
+
+def _feature_entries(cache: Path) -> list[Path]:
+    """The cache's feature arrays (not the 2-D map layouts kept beside them), in name order."""
+    return sorted(
         p
         for p in (cache / "features").glob("*.npy")
         if json.loads(p.with_suffix(".json").read_text()).get("kind") != "map-layout"
-    ]
-    assert len(features) == 2
-    assert _leftovers(cache, tmp_path) == []
+    )
 
 
 def test_corrupt_cache_entry_is_recomputed(reference: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     first = run_cli("run", *GRID, "--out", str(tmp_path / "a"), "--cache-dir", str(cache))
     assert first.returncode == 0, first.stderr
-    entry = sorted((cache / "features").glob("*.npy"))[0]
+    entry = _feature_entries(cache)[0]
     entry.write_bytes(entry.read_bytes()[: entry.stat().st_size // 2])
     again = run_cli("run", *GRID, "--out", str(tmp_path / "b"), "--cache-dir", str(cache))
     assert again.returncode == 0, again.stderr

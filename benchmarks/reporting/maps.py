@@ -93,8 +93,9 @@ def _check_layout(xy: np.ndarray, n: int) -> None:
 
 def _umap_2d(images: np.ndarray, sample: np.ndarray) -> np.ndarray:
     """The seeded 2-D UMAP of the pixels of the images at ``sample``."""
-    import umap
+    from mnist_bench.features.umap_embedding import umap_module
 
+    umap = umap_module()
     X = images[sample].reshape(len(sample), -1).astype(np.float32) / np.float32(255.0)
     xy = umap.UMAP(n_components=2, n_neighbors=15, min_dist=0.1, random_state=MAP_SEED, n_jobs=1)
     return np.asarray(xy.fit_transform(X), dtype=np.float32)
