@@ -1,6 +1,7 @@
-"""The ``dask`` backend: same partition as scikit-learn on separated blobs, numpy out, cleanup.
+"""The ``dask`` backend: same partition as scikit-learn on separated blobs, numpy out, cleanup;
+the suite's Lloyd loop against scikit-learn's and dask-ml's from the same start.
 
-dask-ml pays a scheduler round trip per k-means|| and Lloyd step, so the fits other than the
+dask-ml pays a scheduler round trip per k-means|| step, so the fits other than the
 scikit-learn comparison cap the k-means|| rounds (``init_max_iter``) to stay fast.
 """
 
@@ -72,10 +73,14 @@ def test_cluster_closed_after_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
 
     X = np.random.default_rng(0).random((100, 3), dtype=np.float32)
 
-    def fail(self: object, X: object, y: object = None) -> None:
+    def fail(*args: object, **kwargs: object) -> None:
         raise RuntimeError("dask-ml failed")
 
     monkeypatch.setattr(dask_ml.cluster.KMeans, "fit", fail)
+    with pytest.raises(RuntimeError, match="dask-ml failed"):
+        DaskKMeans(n_clusters=2, threads=1, lloyd="dask-ml").fit(X)
+    assert _no_client_left()
+    monkeypatch.setattr(dask_ml.cluster.k_means, "k_init", fail)
     with pytest.raises(RuntimeError, match="dask-ml failed"):
         DaskKMeans(n_clusters=2, threads=1).fit(X)
     assert _no_client_left()
@@ -117,3 +122,47 @@ def test_weighted_init_same_partition(blobs: tuple[np.ndarray, np.ndarray]) -> N
     assert adjusted_rand_score(y, model.labels_) == 1.0
     with pytest.raises(ValueError, match="'init' parameter of DaskKMeans must be a str among"):
         DaskKMeans(n_clusters=5, init="k-means++").fit(X)
+
+
+@pytest.fixture(scope="module")
+def digits() -> np.ndarray:
+    from sklearn.datasets import load_digits
+
+    return (load_digits().data / 16.0).astype(np.float32)
+
+
+def _sklearn_from(X: np.ndarray, start: np.ndarray, iterations: int) -> object:
+    from sklearn.cluster import KMeans
+
+    return KMeans(len(start), init=start, n_init=1, max_iter=iterations, tol=0.0).fit(X)
+
+
+def test_suite_lloyd_matches_sklearn_from_the_same_start(digits: np.ndarray) -> None:
+    start = digits[np.random.default_rng(0).choice(len(digits), 10, replace=False)]
+    for iterations in (1, 7):
+        ref = _sklearn_from(digits, start, iterations)
+        params = DaskKMeans.start_params(start, iterations)
+        ours = DaskKMeans(n_clusters=10, threads=2, **params).fit(digits)
+        assert ours.n_iter_ == ref.n_iter_ == iterations
+        np.testing.assert_allclose(ours.cluster_centers_, ref.cluster_centers_, atol=1e-5)
+        np.testing.assert_array_equal(ours.labels_, ref.labels_)
+
+
+def test_suite_and_dask_ml_loops_agree(digits: np.ndarray) -> None:
+    """The same start (dask-ml's k-means||) and stopping rule: the same partition and centres."""
+    kw = {"n_clusters": 10, "seed": 2, "threads": 2, "init_max_iter": 3}
+    ours = DaskKMeans(**kw).fit(digits)
+    theirs = DaskKMeans(**kw, lloyd="dask-ml").fit(digits)
+    assert adjusted_rand_score(ours.labels_, theirs.labels_) == 1.0
+    np.testing.assert_allclose(ours.cluster_centers_, theirs.cluster_centers_, atol=1e-4)
+    assert ours.n_iter_ == theirs.n_iter_
+
+
+def test_tolerance_is_relative_to_the_data(digits: np.ndarray) -> None:
+    """As in scikit-learn, ``tol`` scales with the data's variance: scaled rows, same fit."""
+    kw = {"n_clusters": 10, "seed": 0, "threads": 1, "init_max_iter": 3, "tol": 1e-3}
+    one = DaskKMeans(**kw).fit(digits)
+    scaled = DaskKMeans(**kw).fit(digits * np.float32(64.0))
+    assert 1 < one.n_iter_ < 300
+    assert scaled.n_iter_ == one.n_iter_
+    np.testing.assert_array_equal(scaled.labels_, one.labels_)
