@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -22,29 +23,24 @@ def test_reference_report_is_rendered_from_its_results(tmp_path: Path) -> None:
     assert (copy / "REPORT.md").read_text() == (REFERENCE / "REPORT.md").read_text()
 
 
-#: Columns added after the committed reference run (issue 11); it renders without them.
-#: Drop this allowance once reports/reference is regenerated.
-NEWER = ("s_per_iter", "init", *words.K_SCORES)
-
-
 def test_reference_is_the_default_grid() -> None:
     frame = pd.read_csv(REFERENCE / "results.csv")
-    # the reference may predate the newer columns (the suite's own seconds per row: own_s)
-    newer = (*NEWER, "own_s")
-    assert list(frame.columns) in (list(COLUMNS), [c for c in COLUMNS if c not in newer])
+    assert list(frame.columns) == list(COLUMNS)
     cfg = config.load()  # the default grid
-    shared = frame["init"].eq("shared") if "init" in frame else frame["backend"].isna()
+    shared = frame["init"].eq("shared")
     own = frame[~shared]
     assert set(own.extractor) == set(cfg.extractors)
     assert set(own.backend) == set(cfg.backends)
-    for (extractor, backend), _ in own.groupby(["extractor", "backend"]):
+    for (extractor, backend), rows in own.groupby(["extractor", "backend"]):
         assert cfg.runs(backend, extractor)
-    if "init" in frame:  # the shared starts of the default grid
-        expected = {
-            (e, words.shared_backend(b))
-            for e in cfg.shared_starts["extractors"]
-            for b in cfg.shared_starts["backends"]
-        }
-        assert set(zip(frame[shared].extractor, frame[shared].backend, strict=True)) == expected
+        # with the default grid's parameters (n_init = 3 of the GMM, for one)
+        for params in rows.backend_params.unique():
+            assert cfg.backends[backend].items() <= json.loads(params).items()
+    expected = {
+        (e, words.shared_backend(b))
+        for e in cfg.shared_starts["extractors"]
+        for b in cfg.shared_starts["backends"]
+    }
+    assert set(zip(frame[shared].extractor, frame[shared].backend, strict=True)) == expected
     assert (frame[frame.split == "all"].n_samples == 70000).all()
     assert sorted(frame[frame.eval_k].seed.unique()) == [0, 1, 2]
