@@ -3,7 +3,8 @@
 The silhouette needs the distance between every pair of points, too much for 70,000 of them:
 :class:`SampleScores` draws a seeded sample of :data:`SAMPLE_SIZE` points of a feature matrix
 (all of them when there are fewer), computes their pairwise Euclidean distances once, and scores
-every clustering of those features (every backend, every k) from them. Calinski-Harabasz and
+every clustering of those features (every backend, every k) from them, the clusterings of a
+cell's k sweep together (:meth:`SampleScores.many`). Calinski-Harabasz and
 Davies-Bouldin are computed on the same sample, so the three scores describe the same points.
 
 The functions equal scikit-learn's on the sample up to float rounding (the tests check it):
@@ -73,15 +74,32 @@ def silhouette(distances: np.ndarray, labels: np.ndarray) -> float:
     NaN unless 2 <= clusters <= points - 1 (where scikit-learn refuses); a point alone in its
     cluster scores 0, as in scikit-learn.
     """
-    inverse, counts, one_hot = _one_hot(labels, distances.dtype)
-    n, m = len(inverse), len(counts)
-    if not 2 <= m <= n - 1:
-        return math.nan
-    # [n, m]: the summed distance of each point to the points of each cluster; as a product of
-    # the one-hot rows [m, n] by the (symmetric) distances, which BLAS does a third faster than
-    # distances @ one_hot
-    sums = (np.ascontiguousarray(one_hot.T) @ distances).T.astype(np.float64)
-    rows = np.arange(n)
+    return silhouettes(distances, [labels])[0]
+
+
+def silhouettes(distances: np.ndarray, labelings: list[np.ndarray]) -> list[float]:
+    """:func:`silhouette` of each of several labelings of the same points, from one product.
+
+    The summed distance of each point to the points of each cluster, for every labeling at once:
+    the one-hot rows of all labelings stacked ``[sum of cluster counts, n]`` times the
+    (symmetric) distances. One pass over ``distances`` instead of one per labeling: the k sweep
+    of a cell (14 labelings) scores about 2 times faster (see the README).
+    """
+    encoded = [_one_hot(labels, distances.dtype) for labels in labelings]
+    stacked = np.concatenate([one_hot for _, _, one_hot in encoded], axis=1)
+    # [n, sum m]; as one-hot.T @ distances, which BLAS does a third faster than distances @ one_hot
+    sums = (np.ascontiguousarray(stacked.T) @ distances).T.astype(np.float64)
+    scores, at = [], 0
+    for inverse, counts, _ in encoded:
+        n, m = len(inverse), len(counts)
+        part, at = sums[:, at : at + m], at + m
+        scores.append(_mean_silhouette(part, inverse, counts) if 2 <= m <= n - 1 else math.nan)
+    return scores
+
+
+def _mean_silhouette(sums: np.ndarray, inverse: np.ndarray, counts: np.ndarray) -> float:
+    """The mean silhouette from each point's summed distance to each cluster ``[n, m]``."""
+    rows = np.arange(len(inverse))
     with np.errstate(divide="ignore", invalid="ignore"):
         intra = sums[rows, inverse] / (counts[inverse] - 1)
         means = sums / counts
@@ -147,17 +165,23 @@ class SampleScores:
     def __call__(self, labels: np.ndarray) -> dict[str, float]:
         """``silhouette``, ``calinski_harabasz`` and ``davies_bouldin`` of a clustering of all
         of ``X`` (``labels``: one per row), on the sample."""
+        return self.many([labels])[0]
+
+    def many(self, labelings: list[np.ndarray]) -> list[dict[str, float]]:
+        """The scores of several clusterings of ``X`` (the silhouettes from one product)."""
+        if not labelings:
+            return []
         distances = self.distances()
         if self._rows is None:
             self._rows = np.asarray(self.X[self.index], dtype=np.float64)
-        part = np.asarray(labels)[self.index]
+        parts = [np.asarray(labels)[self.index] for labels in labelings]
         with threadpool_limits(limits=1):
-            ch, db = calinski_harabasz_davies_bouldin(self._rows, part)
-            return {
-                "silhouette": silhouette(distances, part),
-                "calinski_harabasz": ch,
-                "davies_bouldin": db,
-            }
+            values = silhouettes(distances, parts)
+            scores = []
+            for part, value in zip(parts, values, strict=True):
+                ch, db = calinski_harabasz_davies_bouldin(self._rows, part)
+                scores.append({"silhouette": value, "calinski_harabasz": ch, "davies_bouldin": db})
+        return scores
 
 
 def ward_linkage(

@@ -353,6 +353,8 @@ def run_grid(
             k_scores = SampleScores(X, threads)  # the sample's distances: once, when first used
             starts = shared_starts.Starts(X)  # k-means++ centres: once per (k, seed)
             for backend, plugin, backend_params, init in cells:
+                # the cell's k-sweep rows and labels, scored together once the sweep is done
+                pending: list[tuple[dict[str, Any], np.ndarray]] = []
                 for k, seed, in_sweep in pairs if init == "own" else shared_pairs:
                     base = {
                         "dataset": ds.name,
@@ -384,9 +386,6 @@ def run_grid(
                             what = f"{words.cell_label(ext_name, backend)} on {len(y):,} images"
                             what += f" (split {split}, k = {k}, seed {seed})"
                             raise budget.out_of_memory(what, len(ds), plugin) from None
-                        if in_sweep:
-                            with clock.stage("k selection: scores"):
-                                result.update(k_scores(labels))
                         row = {
                             **base,
                             **result,
@@ -413,10 +412,14 @@ def run_grid(
                                 save_labels(labels_path(out_dir, row), index, labels)
                         # the row's own work: all but the library's fit and predict
                         row["own_s"] = time.perf_counter() - start - row["fit_s"] - row["predict_s"]
-                        with clock.stage("resume journal"):
-                            journal.append(row)
+                        if in_sweep:
+                            pending.append((row, labels))
+                        else:
+                            with clock.stage("resume journal"):
+                                journal.append(row)
                     rows.append(row)
                     _progress(len(rows), total, row, started, reused)
+                _score_sweep(pending, k_scores, journal, clock)
         # this extractor's features go before the next one's are made (the memory check
         # counts one extractor's features at a time)
         del feats, X
@@ -430,6 +433,30 @@ def run_grid(
     write_timeshare(out_dir, clock)
     journal.remove()
     return frame
+
+
+def _score_sweep(
+    pending: list[tuple[dict[str, Any], np.ndarray]],
+    k_scores: SampleScores,
+    journal: Journal,
+    clock: Clock,
+) -> None:
+    """Add the k-selection scores to a cell's sweep rows (one product for all of them: see
+    :meth:`SampleScores.many`), each row's ``own_s`` its share, then journal the rows.
+
+    A run stopped before the sweep ends resumes it from its first k (its rows were not kept).
+    """
+    if not pending:
+        return
+    start = time.perf_counter()
+    with clock.stage("k selection: scores"):
+        scores = k_scores.many([labels for _, labels in pending])
+    share = (time.perf_counter() - start) / len(pending)
+    for (row, _), values in zip(pending, scores, strict=True):
+        row.update(values)
+        row["own_s"] += share
+        with clock.stage("resume journal"):
+            journal.append(row)
 
 
 def _running(cfg: GridConfig, extractor: str) -> list[str]:

@@ -73,3 +73,23 @@ def test_fit(
     benchmark.extra_info.update(n_samples=len(X), feature_dim=X.shape[1], k=CFG.eval_k)
     model = benchmark.pedantic(fit, rounds=ROUNDS)
     assert len(np.unique(model.labels_)) == CFG.eval_k
+
+
+@pytest.mark.parametrize("together", [False, True], ids=["one-by-one", "one-product"])
+def test_k_selection_scores(benchmark, together: bool) -> None:
+    """The k-selection scores of one cell's k sweep (k = 1..14) on the 10,000-point sample,
+    scored one labeling at a time or all in one product (what the grid does)."""
+    from mnist_bench.clustering.kselect import SampleScores
+
+    rng = np.random.default_rng(0)
+    X = rng.random((CFG.limit or 70_000, 16), dtype=np.float32)
+    scores = SampleScores(X, threads=CFG.threads_in_use)
+    scores.distances()  # computed once per feature matrix, not part of a sweep
+    sweep = [rng.integers(0, k, len(X)) for k in range(1, 15)]
+
+    def score() -> list[dict[str, float]]:
+        return scores.many(sweep) if together else [scores(labels) for labels in sweep]
+
+    benchmark.group = "k-selection scores of a 14-k sweep"
+    got = benchmark.pedantic(score, rounds=ROUNDS)
+    assert len(got) == len(sweep) and np.isfinite(got[-1]["silhouette"])
