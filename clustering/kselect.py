@@ -141,9 +141,10 @@ def calinski_harabasz_davies_bouldin(rows: np.ndarray, labels: np.ndarray) -> tu
 class SampleScores:
     """The k-selection scores of clusterings of one feature matrix ``X``, on one seeded sample.
 
-    The sample's rows and their pairwise distances are computed at the first call (with
-    ``threads`` BLAS threads) and reused by every later one. Each call's products are small and
-    run on one thread: on a busy machine a second BLAS thread made them several times slower.
+    The sample's rows and their pairwise distances are computed at the first call and reused by
+    every later one. The distances and the silhouettes' product of :meth:`many` use ``threads``
+    BLAS threads; the other products of a call are small and run on one thread (on a busy
+    machine a second BLAS thread made them several times slower).
     """
 
     def __init__(
@@ -175,8 +176,10 @@ class SampleScores:
         if self._rows is None:
             self._rows = np.asarray(self.X[self.index], dtype=np.float64)
         parts = [np.asarray(labels)[self.index] for labels in labelings]
-        with threadpool_limits(limits=1):
+        # the silhouettes' one product is large: ``threads`` threads (twice as fast with two)
+        with threadpool_limits(limits=max(1, self.threads)):
             values = silhouettes(distances, parts)
+        with threadpool_limits(limits=1):
             scores = []
             for part, value in zip(parts, values, strict=True):
                 ch, db = calinski_harabasz_davies_bouldin(self._rows, part)

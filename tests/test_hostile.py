@@ -235,6 +235,29 @@ def test_damaged_journal_rows_are_recomputed(good: Path, tmp_path: Path) -> None
     pd.testing.assert_frame_equal(_rows(out), _rows(good))
 
 
+def test_a_sweep_is_resumed_whole_or_computed_again(good: Path, tmp_path: Path) -> None:
+    """A cell's k sweep is scored in one product: a journal holding only part of it gets the
+    whole sweep computed again (the same scores, bit for bit, as an uninterrupted run)."""
+    rows = json.loads(pd.read_csv(good / words.RESULTS).to_json(orient="records"))
+    sweep = [r for r in rows if r["in_sweep"]]
+    other = [r for r in rows if not r["in_sweep"]]
+    assert len(sweep) == 2 and other  # k = 9 and 10 on seed 0; k = 10 on seed 1
+    for name, journaled in (("part", sweep[:1]), ("whole", sweep)):
+        out, cache = _copy(good, tmp_path, name), _cache(good, tmp_path)
+        marked = [{**r, "fit_s": 123.0} for r in journaled]  # a mark a recomputed row loses
+        lines = [json.dumps({"config_hash": _small_hash()}), *map(json.dumps, marked)]
+        (out / words.PARTIAL).write_text("\n".join(lines) + "\n")
+        (out / words.RESULTS).unlink()
+        done = run_cli("run", *SMALL, "--out", str(out), "--cache-dir", str(cache))
+        assert done.returncode == 0, done.stderr
+        got = pd.read_csv(out / words.RESULTS)
+        kept = got[got.in_sweep].fit_s.eq(123.0)
+        assert kept.all() if name == "whole" else not kept.any()
+        pd.testing.assert_frame_equal(_rows(out), _rows(good))
+        scores = [*words.ROW_KEY, *words.K_SCORES]
+        pd.testing.assert_frame_equal(got[scores], pd.read_csv(good / words.RESULTS)[scores])
+
+
 def test_a_damaged_checksum_file_is_one_line(tmp_path: Path) -> None:
     data = tmp_path / "mnist"
     shutil.copytree(ROOT / "data" / "mnist", data)

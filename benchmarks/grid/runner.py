@@ -353,10 +353,9 @@ def run_grid(
             k_scores = SampleScores(X, threads)  # the sample's distances: once, when first used
             starts = shared_starts.Starts(X)  # k-means++ centres: once per (k, seed)
             for backend, plugin, backend_params, init in cells:
-                # the cell's k-sweep rows and labels, scored together once the sweep is done
-                pending: list[tuple[dict[str, Any], np.ndarray]] = []
-                for k, seed, in_sweep in pairs if init == "own" else shared_pairs:
-                    base = {
+                todo = pairs if init == "own" else shared_pairs
+                bases = {
+                    (k, seed): {
                         "dataset": ds.name,
                         "split": split,
                         "n_samples": len(y),
@@ -366,12 +365,24 @@ def run_grid(
                         "k": k,
                         "seed": seed,
                     }
-                    row = done.get(words.row_key(base))
+                    for k, seed, _ in todo
+                }
+                kept = {pair: done.get(words.row_key(base)) for pair, base in bases.items()}
+                for (k, _seed), row in kept.items():
                     if row is not None and k == cfg.eval_k and init == "own":
                         path = labels_path(out_dir, row)
                         if not labels_ok(path, index):
                             say(f"warning: {path.name} is missing or damaged; recomputing its row")
-                            row = None
+                            kept[(k, _seed)] = None
+                # the sweep's rows are scored together (one product, whose last bits depend on
+                # the labelings in it): kept whole from the journal, or all computed again
+                sweep = [(k, seed) for k, seed, in_sweep in todo if in_sweep]
+                if any(kept[pair] is None for pair in sweep):
+                    kept.update(dict.fromkeys(sweep))
+                pending: list[tuple[dict[str, Any], np.ndarray]] = []
+                for k, seed, in_sweep in todo:
+                    base = bases[(k, seed)]
+                    row = kept[(k, seed)]
                     reused = row is not None
                     if row is None:
                         params = backend_params
@@ -444,7 +455,8 @@ def _score_sweep(
     """Add the k-selection scores to a cell's sweep rows (one product for all of them: see
     :meth:`SampleScores.many`), each row's ``own_s`` its share, then journal the rows.
 
-    A run stopped before the sweep ends resumes it from its first k (its rows were not kept).
+    A run stopped before all of a sweep's rows are journaled computes the whole sweep again
+    when resumed, so its scores come from the same product as in an uninterrupted run.
     """
     if not pending:
         return
