@@ -61,6 +61,11 @@ def run_cli(
 LAYOUT_POOL = Path(tempfile.mkdtemp(prefix="mnist-bench-layouts-"))
 
 
+def lend_layouts(cache: Path) -> None:
+    """Copy the session's map layouts into ``cache`` (for a run started without :func:`run_cli`)."""
+    _copy_layouts(LAYOUT_POOL, cache)
+
+
 def _cache_arg(args: tuple[str, ...]) -> Path | None:
     """The ``--cache-dir`` of a ``run`` or ``report`` command, if it names a folder."""
     if not args or args[0] not in ("run", "report") or "--cache-dir" not in args[:-1]:

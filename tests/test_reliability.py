@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import ROOT, run_cli
+from conftest import ROOT, lend_layouts, run_cli
 
 from mnist_bench.clustering.metrics import METRICS
 
@@ -68,6 +68,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _start(out: Path, cache: Path) -> subprocess.Popen[str]:
+    lend_layouts(cache)  # the 2-D map layouts the session has made (see conftest)
     return subprocess.Popen(
         [
             sys.executable,

@@ -92,7 +92,9 @@ def test_dask_from_a_shared_start_matches_sklearn() -> None:
     start = kmeans_plusplus_start(X, 4, seed=0)
     dask = _from("dask", X, start, 5)
     sk = _from("sklearn", X, start, 5)
-    assert dask.n_iter_ == 5
+    # the same iterations: at most 5, fewer only at a fixed point, for both
+    assert 1 <= dask.n_iter_ == sk.n_iter_ <= 5
+    np.testing.assert_array_equal(dask.labels_, sk.labels_)
     np.testing.assert_allclose(dask.cluster_centers_, sk.cluster_centers_, atol=1e-4)
 
 
