@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mnist_bench.core.errors import UserError
 from mnist_bench.core.vocabulary import SHARED_SUFFIX, shared_backend
 
 DEFAULT_SIZES = (70_000, 250_000, 1_000_000)
@@ -148,6 +149,15 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=COLUMNS)
     render(frame, out, args.timeout)
     return frame
+
+
+def _check_names(backends: list[str], extractor: str) -> None:
+    """Raise :class:`UserError` naming an unknown backend or extractor."""
+    from mnist_bench import clustering, features
+
+    for backend in backends:
+        clustering.BACKENDS.load(backend)
+    features.EXTRACTORS.load(extractor)
 
 
 def _accepts_init(backend: str) -> bool:
@@ -273,6 +283,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--generate", type=int, metavar="N", help=argparse.SUPPRESS)
     parser.add_argument("--render", action="store_true", help="only re-render OUT/REPORT.md")
     args = parser.parse_args(argv)
+    try:  # an unknown plug-in name: one line and exit status 2, before any work
+        _check_names(args.backends, args.features)
+    except UserError as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
     if args.cache_dir is None:
         from mnist_bench.core.cache import default_cache_dir
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from mnist_bench import scale_bench
 
@@ -59,3 +60,14 @@ def test_slopes_per_backend() -> None:
     total = scale_bench.slopes(frame)
     assert abs(total["a"] - 1) < 1e-9 and abs(total["b"] - 2) < 1e-9
     assert abs(scale_bench.slopes(frame, "s_per_iter")["b"] - 1) < 1e-9
+
+
+def test_unknown_names_are_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for flag, name in (("--backends", "sklearn,nope"), ("--features", "nope")):
+        args = ["--sizes", "1000", flag, name, "--out", str(tmp_path / "out")]
+        assert scale_bench.main([*args, "--cache-dir", str(tmp_path / "c")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "unknown" in err and "nope" in err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "c").exists()
