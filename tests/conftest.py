@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,28 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@contextlib.contextmanager
+def no_pictures() -> Iterator[None]:
+    """Within the block, runs and renders draw no montages, heatmaps or maps (other tests
+    cover those)."""
+    from mnist_bench.reporting import maps, visuals
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(visuals, "ensure", lambda *_, **__: {})
+        mp.setattr(maps, "ensure", lambda *_, **__: {})
+        yield
+
+
+def run_toml_in_process(folder: Path, toml: str) -> Path:
+    """Run the grid of config text ``toml`` in this process into ``folder/out`` (cache
+    ``folder/cache``) with :func:`no_pictures`; returns the output folder."""
+    from mnist_bench.cli import main
+
+    (folder / "grid.toml").write_text(toml)
+    out = folder / "out"
+    args = ["run", "--config", str(folder / "grid.toml"), "--out", str(out)]
+    with no_pictures():
+        assert main([*args, "--cache-dir", str(folder / "cache")]) == 0
+    return out

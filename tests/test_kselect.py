@@ -10,16 +10,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import no_pictures, run_toml_in_process
 from sklearn.cluster import KMeans
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 
 from mnist_bench import features
-from mnist_bench.cli import main
 from mnist_bench.clustering import kselect
 from mnist_bench.core import vocabulary as words
 from mnist_bench.data.datasets import load
 from mnist_bench.reporting import kselect as report_kselect
-from mnist_bench.reporting import maps, visuals
 from mnist_bench.reporting.report import render
 
 
@@ -131,15 +130,7 @@ gmm = ["pca"]
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("kselect")
-    (folder / "grid.toml").write_text(GRID)
-    out = folder / "out"
-    args = ["run", "--config", str(folder / "grid.toml"), "--out", str(out)]
-    with pytest.MonkeyPatch.context() as mp:  # montages and maps are tested elsewhere
-        mp.setattr(visuals, "ensure", lambda *_, **__: {})
-        mp.setattr(maps, "ensure", lambda *_, **__: {})
-        assert main([*args, "--cache-dir", str(folder / "cache")]) == 0
-    return out
+    return run_toml_in_process(tmp_path_factory.mktemp("kselect"), GRID)
 
 
 def test_sweep_rows_carry_the_scores(run: Path) -> None:
@@ -212,9 +203,7 @@ def test_results_without_the_new_columns_render_without_the_new_sections(
     frame.drop(columns=["s_per_iter", "init", *words.K_SCORES]).to_csv(
         old / words.RESULTS, index=False
     )
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(visuals, "ensure", lambda *_, **__: {})
-        mp.setattr(maps, "ensure", lambda *_, **__: {})
+    with no_pictures():
         report = render(old).read_text()
     assert "## Elbow" in report
     for title in ("Choosing k", "memory floor", "Library against library"):

@@ -9,16 +9,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_toml_in_process
 
 from mnist_bench import clustering, features
-from mnist_bench.cli import main
 from mnist_bench.clustering.metrics import wcss
 from mnist_bench.clustering.starts import kmeans_plusplus_start
 from mnist_bench.core import vocabulary as words
 from mnist_bench.core.errors import UserError
 from mnist_bench.data.datasets import load
 from mnist_bench.grid import config, environment
-from mnist_bench.reporting import floor, maps, visuals
+from mnist_bench.reporting import floor
 
 ITERATIONS = 25
 
@@ -161,15 +161,7 @@ iterations = 25
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("shared")
-    (folder / "grid.toml").write_text(GRID)
-    out = folder / "out"
-    args = ["run", "--config", str(folder / "grid.toml"), "--out", str(out)]
-    with pytest.MonkeyPatch.context() as mp:  # montages and maps are tested elsewhere
-        mp.setattr(visuals, "ensure", lambda *_, **__: {})
-        mp.setattr(maps, "ensure", lambda *_, **__: {})
-        assert main([*args, "--cache-dir", str(folder / "cache")]) == 0
-    return out
+    return run_toml_in_process(tmp_path_factory.mktemp("shared"), GRID)
 
 
 def test_grid_adds_shared_start_rows(run: Path) -> None:
