@@ -368,12 +368,12 @@ def run_grid(
                     for k, seed, _ in todo
                 }
                 kept = {pair: done.get(words.row_key(base)) for pair, base in bases.items()}
-                for (k, _seed), row in kept.items():
-                    if row is not None and k == cfg.eval_k and init == "own":
+                for pair, row in kept.items():
+                    if row is not None and pair[0] == cfg.eval_k and init == "own":
                         path = labels_path(out_dir, row)
                         if not labels_ok(path, index):
                             say(f"warning: {path.name} is missing or damaged; recomputing its row")
-                            kept[(k, _seed)] = None
+                            kept[pair] = None
                 # the sweep's rows are scored together (one product, whose last bits depend on
                 # the labelings in it): kept whole from the journal, or all computed again
                 sweep = [(k, seed) for k, seed, in_sweep in todo if in_sweep]
