@@ -12,6 +12,7 @@ can refuse, before any work, a fit that cannot fit in the memory available.
 
 from __future__ import annotations
 
+import math
 from abc import ABCMeta, abstractmethod
 from numbers import Integral
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -56,6 +57,12 @@ class Backend(Protocol):
         ...
 
 
+def bic(log_likelihood: float, n_parameters: int, n: int) -> float:
+    """The Bayesian information criterion ``-2 log L + p ln n`` (scikit-learn's formula, so the
+    same value as ``GaussianMixture.bic`` bit for bit), from the log-likelihood of ``n`` rows."""
+    return -2 * log_likelihood + n_parameters * math.log(n)
+
+
 def as_rows(X: Any) -> np.ndarray:
     """``X`` as a finite 2-D float32 array (no copy when it already is one, memory maps too)."""
     return check_array(X, dtype=np.float32, ensure_all_finite=True, order="C")
@@ -92,7 +99,8 @@ class BaseBackend(ClusterMixin, BaseEstimator, metaclass=ABCMeta):
     #: what the backend's restarts minimise or maximise, by which the grid picks a seed without
     #: labels: ``"wcss"`` (computed by the suite from the centres; k-means) or
     #: ``"log_likelihood"`` (a mixture model, which then also defines ``score(X)``, the mean
-    #: log-likelihood per row, and ``bic(X)``, its Bayesian information criterion)
+    #: log-likelihood per row, and ``n_parameters()``, its free parameters: the grid computes
+    #: its Bayesian information criterion from the two, see :func:`bic`)
     objective: ClassVar[str] = "wcss"
     #: whether ``fit`` can start from given centres: ``init`` takes an array ``[k, d]`` and
     #: :meth:`start_params` says how to run a fixed number of Lloyd iterations from it (the

@@ -57,6 +57,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from mnist_bench import clustering, features
+from mnist_bench.clustering.base import bic
 from mnist_bench.core.vocabulary import OBJECTIVES
 from mnist_bench.data.datasets import Dataset, load
 from mnist_bench.features.hog import HOG
@@ -390,9 +391,43 @@ def test_gmm_score_is_the_mean_log_likelihood(blobs: tuple[np.ndarray, np.ndarra
     gmm = clustering.make("gmm", n_clusters=3, seed=0, threads=1).fit(X)
     assert np.isfinite(gmm.score(X))
     np.testing.assert_allclose(gmm.score(X), gmm.model_.score(X.astype(np.float64)))
+    # the grid's BIC, from the log-likelihood it records, is scikit-learn's bit for bit
+    assert bic(gmm.score(X) * len(X), gmm.n_parameters(), len(X)) == gmm.bic(X)
+    d = X.shape[1]  # means, full d x d covariances (symmetric), weights summing to 1
+    assert gmm.n_parameters() == 3 * d + 3 * d * (d + 1) // 2 + 2
     # the means are the centres the suite computes WCSS from
     np.testing.assert_allclose(gmm.cluster_centers_, gmm.model_.means_, rtol=1e-6)
     np.testing.assert_array_equal(gmm.predict(X), gmm.labels_)
+
+
+@pytest.mark.parametrize(("threads", "blas_threads", "expected"), [(2, 1, 1), (1, 2, 1), (2, 2, 2)])
+def test_gmm_caps_blas_at_blas_threads_within_threads(
+    blobs: tuple[np.ndarray, np.ndarray],
+    monkeypatch: pytest.MonkeyPatch,
+    threads: int,
+    blas_threads: int,
+    expected: int,
+) -> None:
+    from sklearn.mixture import GaussianMixture
+
+    seen: list[int] = []
+    fit = GaussianMixture.fit
+
+    def spy(self: GaussianMixture, X: np.ndarray, y: Any = None) -> GaussianMixture:
+        seen.extend(pool["num_threads"] for pool in _blas_pools())
+        return fit(self, X, y)
+
+    monkeypatch.setattr(GaussianMixture, "fit", spy)
+    model = clustering.make("gmm", n_clusters=3, threads=threads, blas_threads=blas_threads)
+    model.fit(blobs[0])
+    assert seen and all(n <= expected for n in seen)
+    assert max(seen) == min(expected, max(pool["num_threads"] for pool in _blas_pools()))
+
+
+def _blas_pools() -> list[dict[str, Any]]:
+    from threadpoolctl import threadpool_info
+
+    return [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
 
 
 def test_pca_refuses_more_components_than_it_can_fit(ds: Dataset) -> None:
@@ -432,6 +467,7 @@ def test_autoencoder_refuses_bad_layer_widths(ds: Dataset) -> None:
         ("gmm", {"max_iter": 0}, r"'max_iter' parameter of GMM .* Got 0"),
         ("gmm", {"reg_covar": -1e-6}, r"'reg_covar' parameter of GMM"),
         ("gmm", {"threads": 0}, r"'threads' parameter of GMM .* Got 0"),
+        ("gmm", {"blas_threads": 0}, r"'blas_threads' parameter of GMM .* Got 0"),
     ],
 )
 def test_backend_parameters_are_checked_by_fit(

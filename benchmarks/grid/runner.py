@@ -33,6 +33,7 @@ import pandas as pd
 from filelock import FileLock, Timeout
 
 from mnist_bench import clustering, features
+from mnist_bench.clustering.base import bic
 from mnist_bench.clustering.kselect import SampleScores, ward_linkage
 from mnist_bench.clustering.metrics import scores, wcss
 from mnist_bench.core import vocabulary as words
@@ -117,11 +118,11 @@ def fit_one(
     if model.objective not in words.OBJECTIVES:
         known = ", ".join(words.OBJECTIVES)
         raise UserError(f"backend {backend!r} names objective {model.objective!r}; known: {known}")
-    row["objective_value"] = (
-        row["wcss"] if model.objective == "wcss" else float(model.score(X)) * len(X)
-    )
-    if model.objective == "log_likelihood":  # a mixture model also scores k by its BIC
-        row["bic"] = float(model.bic(X))
+    if model.objective == "wcss":
+        row["objective_value"] = row["wcss"]
+    else:  # a mixture model: one pass for its log-likelihood, from which its BIC scores k
+        row["objective_value"] = float(model.score(X)) * len(X)
+        row["bic"] = bic(row["objective_value"], model.n_parameters(), len(X))
     clock.add("WCSS, scores and objective", time.perf_counter() - start)
     return row, labels
 
