@@ -25,6 +25,23 @@ def test_smoke_config_is_small() -> None:
     assert cfg.limit is not None and cfg.limit <= 5000
 
 
+@pytest.mark.parametrize("path", sorted(config.CONFIG_DIR.glob("*.toml")), ids=lambda p: p.name)
+def test_every_shipped_config_loads(path: Path) -> None:
+    cfg = config.load(path)
+    assert cfg.extractors and cfg.backends and cfg.seeds
+    for name in cfg.extractors:
+        assert cfg.steps(name)  # every chain's steps resolve to extractors
+
+
+def test_the_label_free_config_shares_the_default_grids_cache_entries() -> None:
+    """Its extractors with the default grid's names have the default grid's parameters, so
+    they share cache entries (and the label-free config adds PCA -> UMAP)."""
+    default, label_free = config.load(), config.load(config.CONFIG_DIR / "label-free.toml")
+    assert "pca-umap" in label_free.extractors and "pca-umap" not in default.extractors
+    for name in set(default.extractors) & set(label_free.extractors):
+        assert label_free.steps(name) == default.steps(name)
+
+
 def test_overrides_win_and_keep_file_parameters() -> None:
     cfg = config.load(overrides={"extractors": ["hog"], "k": [1, 2, 3], "seeds": [4]})
     assert list(cfg.extractors) == ["hog"]
