@@ -21,6 +21,7 @@ from conftest import ROOT, run_cli
 
 from mnist_bench.cli import main
 from mnist_bench.core import vocabulary as words
+from mnist_bench.core.atomic import write_npz
 
 # A digits grid small enough to run many times: every case below starts from it.
 SMALL = ["--dataset", "digits", "--extractors", "raw", "--backends", "sklearn", "--k", "9-10"]
@@ -274,6 +275,22 @@ def test_a_damaged_checksum_file_is_one_line(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- leftovers, signals, names
+
+
+def test_npz_files_round_trip_and_a_failed_write_leaves_the_old_file(tmp_path: Path) -> None:
+    path = tmp_path / "labels" / "cell.npz"
+    index, labels = np.arange(70_000, dtype=np.int32), (np.arange(70_000) % 10).astype(np.int16)
+    write_npz(path, index=index, labels=labels, version=np.str_("v1"))
+    with np.load(path, allow_pickle=False) as npz:
+        assert sorted(npz.files) == ["index", "labels", "version"]
+        np.testing.assert_array_equal(npz["index"], index)
+        assert npz["labels"].dtype == np.int16 and np.array_equal(npz["labels"], labels)
+        assert str(npz["version"]) == "v1"
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match="Object arrays cannot be saved"):
+        write_npz(path, index=index, labels=np.array([object()]))
+    assert path.read_bytes() == before
+    assert [p.name for p in path.parent.iterdir()] == ["cell.npz"]  # no temporary left
 
 
 def test_temporaries_in_subfolders_are_removed(good: Path, tmp_path: Path) -> None:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
+
+import numpy as np
 
 #: The longest file name most file systems take, in bytes.
 NAME_MAX = 255
@@ -61,6 +64,21 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` atomically."""
     with atomic_open(path, "wb") as fh:
         fh.write(data)
+
+
+def write_npz(path: str | os.PathLike[str], **arrays: np.ndarray) -> None:
+    """Save ``arrays`` as an ``.npz`` (``np.load`` reads it), deflated at level 1, atomically.
+
+    ``np.savez_compressed`` deflates at zlib's default level 6: on a cell's label file (70,000
+    positions and labels) 60 ms against 8 ms at level 1, for 3 % fewer bytes.
+    """
+    with (
+        atomic_open(path, "wb") as fh,
+        zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive,
+    ):
+        for name, array in arrays.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
 
 
 def _shortened(name: str, limit: int) -> str:

@@ -37,7 +37,7 @@ from mnist_bench.clustering.base import bic
 from mnist_bench.clustering.kselect import SampleScores, ward_linkage
 from mnist_bench.clustering.metrics import scores, wcss
 from mnist_bench.core import vocabulary as words
-from mnist_bench.core.atomic import atomic_open, remove_stale_temporaries, write_text
+from mnist_bench.core.atomic import remove_stale_temporaries, write_npz, write_text
 from mnist_bench.core.cache import Cache
 from mnist_bench.core.clock import LIBRARY, Clock
 from mnist_bench.core.errors import UserError
@@ -168,8 +168,7 @@ def save_labels(path: Path, index: np.ndarray, labels: np.ndarray) -> None:
                     return
         except UNREADABLE:
             pass  # unreadable: written anew
-    with atomic_open(path, "wb") as fh:
-        np.savez_compressed(fh, index=index, labels=labels)
+    write_npz(path, index=index, labels=labels)
 
 
 def save_linkage(out_dir: Path, split: str, extractor: str, X: np.ndarray, y: np.ndarray) -> None:
@@ -185,8 +184,7 @@ def save_linkage(out_dir: Path, split: str, extractor: str, X: np.ndarray, y: np
                     return
         except (OSError, ValueError, KeyError):
             pass  # unreadable: written anew
-    with atomic_open(path, "wb") as fh:
-        np.savez_compressed(fh, linkage=Z, index=index.astype(np.int32), labels=y[index])
+    write_npz(path, linkage=Z, index=index.astype(np.int32), labels=y[index])
 
 
 @contextlib.contextmanager

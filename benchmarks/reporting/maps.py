@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from mnist_bench.core import vocabulary as words
-from mnist_bench.core.atomic import atomic_open
+from mnist_bench.core.atomic import write_npz
 from mnist_bench.core.cache import Cache, make_key
 from mnist_bench.core.errors import UserError
 from mnist_bench.core.own_files import UNREADABLE
@@ -80,8 +80,7 @@ def _layout(
             check=lambda xy, meta: _check_layout(xy, len(sample)),
         )
         xy = np.asarray(xy, dtype=np.float32)
-    with atomic_open(path, "wb") as fh:
-        np.savez_compressed(fh, index=sample, xy=xy, version=np.str_(LAYOUT_VERSION))
+    write_npz(path, index=sample, xy=xy, version=np.str_(LAYOUT_VERSION))
     return xy
 
 
