@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from mnist_bench import clustering, features
-from mnist_bench.clustering.base import Backend
+from mnist_bench.clustering.base import Backend, BaseBackend
 from mnist_bench.clustering.metrics import scores, wcss
 from mnist_bench.core.vocabulary import OBJECTIVES
 from mnist_bench.data.datasets import Dataset, load
@@ -117,3 +117,45 @@ def test_backend_contract(name: str, blobs: tuple[np.ndarray, np.ndarray]) -> No
     assert runs[0][1:] == runs[1][1:]
     # far better than chance (FAISS' random init may merge two blobs, so not always perfect)
     assert runs[0][1]["ari"] > 0.2
+
+
+class _MixtureWithoutParameterCount(BaseBackend):
+    """A mixture-model plug-in that defines ``score`` but not ``n_parameters``."""
+
+    objective = "log_likelihood"
+
+    def __init__(self, *, n_clusters: int = 2, seed: int = 0, threads: int = 1) -> None:
+        self.n_clusters, self.seed, self.threads = n_clusters, seed, threads
+
+    def _fit(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+        labels = np.arange(len(X)) % self.n_clusters
+        centres = np.stack([X[labels == c].mean(axis=0) for c in range(self.n_clusters)])
+        return centres, labels, 1
+
+    def score(self, X: np.ndarray, y: object = None) -> float:
+        return 0.0
+
+
+def test_a_mixture_plugin_missing_what_its_objective_needs_is_one_clear_error(
+    blobs: tuple[np.ndarray, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mnist_bench.core.errors import UserError
+    from mnist_bench.grid import runner
+
+    monkeypatch.setattr(
+        runner.clustering, "make", lambda name, **p: _MixtureWithoutParameterCount(**p)
+    )
+    X, y = blobs
+    with pytest.raises(
+        UserError,
+        match=r"backend 'mix' names objective 'log_likelihood' but does "
+        r"not define score\(X\) and n_parameters\(\)",
+    ):
+        runner.fit_one(X, y, "mix", {}, 2, 0, 1)
+    # with the parameter count it is scored, its BIC from the one log-likelihood
+    monkeypatch.setattr(
+        _MixtureWithoutParameterCount, "n_parameters", lambda self: 5, raising=False
+    )
+    row, labels = runner.fit_one(X, y, "mix", {}, 2, 0, 1)
+    assert row["objective_value"] == 0.0 and row["bic"] == pytest.approx(5 * np.log(len(X)))
+    assert labels.shape == (len(X),)

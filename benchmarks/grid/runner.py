@@ -118,6 +118,13 @@ def fit_one(
     if model.objective not in words.OBJECTIVES:
         known = ", ".join(words.OBJECTIVES)
         raise UserError(f"backend {backend!r} names objective {model.objective!r}; known: {known}")
+    if model.objective == "log_likelihood" and not all(
+        callable(getattr(model, method, None)) for method in ("score", "n_parameters")
+    ):
+        raise UserError(
+            f"backend {backend!r} names objective 'log_likelihood' but does not define "
+            "score(X) and n_parameters() (see clustering/base.py)"
+        )
     if model.objective == "wcss":
         row["objective_value"] = row["wcss"]
     else:  # a mixture model: one pass for its log-likelihood, from which its BIC scores k
