@@ -20,6 +20,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from mnist_bench.core.params import refuse_booleans
+
 
 @runtime_checkable
 class Extractor(Protocol):
@@ -133,6 +135,11 @@ class BaseExtractor(TransformerMixin, BaseEstimator, metaclass=ABCMeta):
         tags.target_tags.required = self.supervised
         tags.transformer_tags.preserves_dtype = ["float32"]  # always float32 out
         return tags
+
+    def _validate_params(self) -> None:
+        """scikit-learn's check of ``_parameter_constraints``, refusing booleans for numbers."""
+        refuse_booleans(self)
+        super()._validate_params()
 
     def fit(self, X: Any, y: Any = None, **fit_params: Any) -> BaseExtractor:
         """Check the parameters, validate the images and learn from them (see :meth:`_fit`).

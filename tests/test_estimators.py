@@ -479,6 +479,45 @@ def test_backend_parameters_are_checked_by_fit(
     assert isinstance(info.value, ValueError)
 
 
+def _number_parameters() -> list[tuple[str, str, str]]:
+    """``(kind, plug-in, parameter)`` of every built-in parameter that takes no boolean."""
+    found = []
+    for kind, registry, names in (
+        ("extractor", features.EXTRACTORS, BUILTIN_EXTRACTORS),
+        ("backend", clustering.BACKENDS, BUILTIN_BACKENDS),
+    ):
+        for name in names:
+            for param, allowed in registry.load(name)._parameter_constraints.items():
+                if "boolean" not in [c for c in allowed if isinstance(c, str)]:
+                    found.append((kind, name, param))
+    return found
+
+
+@pytest.mark.parametrize(("kind", "name", "param"), _number_parameters())
+@pytest.mark.parametrize("value", [True, False])
+def test_a_boolean_is_refused_where_a_number_is_expected(
+    ds: Dataset,
+    blobs: tuple[np.ndarray, np.ndarray],
+    kind: str,
+    name: str,
+    param: str,
+    value: bool,
+) -> None:
+    """scikit-learn's Interval(Integral) takes True as 1: a TOML ``n_init = true`` is refused."""
+    if kind == "extractor":
+        model, X, y = features.make(name, **{param: value}), ds.images, ds.labels
+    else:
+        model, X, y = clustering.make(name, **{param: value}), blobs[0], None
+    with pytest.raises(InvalidParameterError, match=rf"'{param}' parameter of \w+ must not be a"):
+        model.fit(X, y)
+
+
+def test_booleans_are_taken_where_a_parameter_is_one(ds: Dataset) -> None:
+    assert features.make("pca", n_components=5, whiten=True).fit(ds.images).transform(
+        ds.images
+    ).shape == (len(ds.images), 5)
+
+
 @pytest.mark.parametrize(
     ("name", "params", "message"),
     [
