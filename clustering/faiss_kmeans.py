@@ -17,6 +17,8 @@ from mnist_bench.clustering.base import BaseBackend, as_centres
 #: ``init`` values besides an array of centres: FAISS' own start (a seeded random sample of
 #: the points).
 INITS = ("random",)
+#: The largest value FAISS keeps in a C ``int`` (``niter``, ``nredo``).
+C_INT_MAX = 2**31 - 1
 
 
 class FaissKMeans(BaseBackend):
@@ -43,8 +45,8 @@ class FaissKMeans(BaseBackend):
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **BaseBackend._parameter_constraints,
         "init": [StrOptions(set(INITS)), "array-like"],
-        "niter": [Interval(Integral, 1, None, closed="left")],
-        "nredo": [Interval(Integral, 1, None, closed="left")],
+        "niter": [Interval(Integral, 1, C_INT_MAX, closed="both")],
+        "nredo": [Interval(Integral, 1, C_INT_MAX, closed="both")],
         "subsample": ["boolean"],
     }
 

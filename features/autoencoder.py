@@ -11,6 +11,7 @@ input and the TensorFlow and Keras versions. Its code feeds UMAP in the N2D chai
 from __future__ import annotations
 
 import hashlib
+from itertools import pairwise
 from numbers import Integral
 from pathlib import Path
 from typing import Any, ClassVar
@@ -86,8 +87,15 @@ class Autoencoder(BaseExtractor):
         return int(self.code_dim)
 
     def memory_bytes(self, n: int, image_shape: tuple[int, int]) -> int:
-        """TensorFlow's runtime; the float32 rows, a shuffled copy and the reconstructions."""
-        return KERAS_RUNTIME_BYTES + n * int(np.prod(image_shape)) * 12
+        """TensorFlow's runtime; the float32 rows, a shuffled copy and the reconstructions; the
+        network's weights four times (the weights, their gradients and Adam's two moments) and
+        a minibatch's activations (forward and backward)."""
+        pixels = int(np.prod(image_shape))
+        hidden = [int(w) for w in self.hidden if isinstance(w, Integral) and w >= 1]
+        widths = [pixels, *hidden, max(1, int(self.code_dim)), *reversed(hidden), pixels]
+        weights = sum((a + 1) * b for a, b in pairwise(widths))
+        batch = min(max(1, int(self.batch_size)), max(1, n))
+        return KERAS_RUNTIME_BYTES + n * pixels * 12 + weights * 16 + batch * sum(widths) * 12
 
     def fit(self, X: Any, y: Any = None, *, cache: Any = None) -> Autoencoder:
         """Train on images ``X`` (labels are ignored), or load the model trained on them from

@@ -456,6 +456,8 @@ def test_autoencoder_refuses_bad_layer_widths(ds: Dataset) -> None:
         ("sklearn", {"threads": 0}, r"'threads' parameter .* range \[1, inf\)\. Got 0"),
         ("faiss", {"niter": 0}, r"'niter' parameter of FaissKMeans .* Got 0"),
         ("faiss", {"nredo": 0}, r"'nredo' parameter of FaissKMeans .* Got 0"),
+        ("faiss", {"niter": 2**31}, r"'niter' parameter of FaissKMeans .* Got 2147483648"),
+        ("faiss", {"nredo": 2**31}, r"'nredo' parameter of FaissKMeans .* Got 2147483648"),
         ("faiss", {"n_clusters": 0}, r"'n_clusters' parameter of FaissKMeans .* Got 0"),
         ("faiss", {"seed": -1}, r"'seed' parameter of FaissKMeans .* Got -1"),
         ("dask", {"max_iter": 0}, r"'max_iter' parameter of DaskKMeans .* Got 0"),

@@ -87,6 +87,29 @@ def test_extractors_know_their_width_before_fitting() -> None:
     assert features.make("umap").memory_bytes(70000, mnist) > 2**30  # its neighbour graph
 
 
+def test_the_autoencoder_counts_its_network(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Its weights (with gradients and Adam's moments) and a batch's activations: a network
+    far too wide for the machine is refused before TensorFlow runs out of memory."""
+    mnist, n = (28, 28), 70000
+    small = features.make("autoencoder", hidden=[256, 256, 1024])
+    default = features.make("autoencoder")  # 784-500-500-2000-10: 3.3 million weights
+    assert default.memory_bytes(n, mnist) - small.memory_bytes(n, mnist) > 16 * 2_000_000
+    wide = features.make("autoencoder", hidden=[3_000_000_000])
+    assert wide.memory_bytes(n, mnist) > 16 * 2 * 784 * 3_000_000_000
+    toml = tmp_path / "wide.toml"
+    toml.write_text(
+        'dataset = "digits"\nk = "3"\nseeds = [0]\n[backends.sklearn]\n'
+        "[extractors.autoencoder]\nhidden = [3000000000]\n"
+    )
+    out = tmp_path / "out"
+    assert (
+        main(["run", "--config", str(toml), "--out", str(out), "--cache-dir", str(tmp_path)]) == 2
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "extractor 'autoencoder' on 1,797 images needs about" in err[0], err
+    assert not out.exists()
+
+
 def test_a_grid_that_does_not_fit_is_refused_in_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
