@@ -25,7 +25,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from mnist_bench.core.params import refuse_booleans
-from mnist_bench.core.vocabulary import MAX_SEED
+from mnist_bench.core.vocabulary import MAX_SEED, OBJECTIVES
 
 
 @runtime_checkable
@@ -62,6 +62,20 @@ def bic(log_likelihood: float, n_parameters: int, n: int) -> float:
     """The Bayesian information criterion ``-2 log L + p ln n`` (scikit-learn's formula, so the
     same value as ``GaussianMixture.bic`` bit for bit), from the log-likelihood of ``n`` rows."""
     return -2 * log_likelihood + n_parameters * math.log(n)
+
+
+def objective_problem(model: Any) -> str | None:
+    """What is wrong with the objective ``model`` declares (``None`` when nothing is): an
+    unknown name, or a mixture model without the methods its objective needs."""
+    if model.objective not in OBJECTIVES:
+        return f"names objective {model.objective!r}; known: {', '.join(OBJECTIVES)}"
+    needed = ("score", "n_parameters") if model.objective == "log_likelihood" else ()
+    if not all(callable(getattr(model, method, None)) for method in needed):
+        return (
+            "names objective 'log_likelihood' but does not define score(X) and n_parameters() "
+            "(see clustering/base.py)"
+        )
+    return None
 
 
 def as_rows(X: Any) -> np.ndarray:

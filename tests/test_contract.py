@@ -140,7 +140,7 @@ def test_a_mixture_plugin_missing_what_its_objective_needs_is_one_clear_error(
     blobs: tuple[np.ndarray, np.ndarray], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from mnist_bench.core.errors import UserError
-    from mnist_bench.grid import runner
+    from mnist_bench.grid import config, runner
 
     monkeypatch.setattr(
         runner.clustering, "make", lambda name, **p: _MixtureWithoutParameterCount(**p)
@@ -152,6 +152,14 @@ def test_a_mixture_plugin_missing_what_its_objective_needs_is_one_clear_error(
         r"not define score\(X\) and n_parameters\(\)",
     ):
         runner.fit_one(X, y, "mix", {}, 2, 0, 1)
+    # and a grid naming it is refused when its config is read, before any work
+    grid = {"dataset": "digits", "extractors": {"raw": {}}, "backends": {"sklearn": {}}}
+    with pytest.raises(
+        UserError,
+        match=r"backend 'sklearn' names objective 'log_likelihood' but does "
+        r"not define score\(X\) and n_parameters\(\)",
+    ):
+        config.from_mapping(grid)
     # with the parameter count it is scored, its BIC from the one log-likelihood
     monkeypatch.setattr(
         _MixtureWithoutParameterCount, "n_parameters", lambda self: 5, raising=False

@@ -38,6 +38,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from mnist_bench import clustering, features
+from mnist_bench.clustering.base import objective_problem
 from mnist_bench.core import vocabulary as words
 from mnist_bench.core.errors import UserError, unknown
 from mnist_bench.core.system import usable_cores
@@ -162,6 +163,9 @@ class GridConfig(BaseModel):
                 **params,
             )
             _check_params(f"backend {name!r}", backend)
+            problem = objective_problem(backend)
+            if problem:
+                raise UserError(f"backend {name!r} {problem}")
 
     def check_restrictions(self) -> None:
         """The names in ``backend_extractors`` are backends, and the file's extractors or plug-ins.
