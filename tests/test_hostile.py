@@ -383,6 +383,26 @@ def test_a_kept_row_with_a_damaged_labels_file_is_recomputed(good: Path, tmp_pat
         assert len(npz["labels"]) == 1797
 
 
+def test_a_torn_linkage_file_is_a_warning_in_report_and_rewritten_by_a_run(
+    good: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from mnist_bench.reporting.kselect import dendrogram_section
+
+    out, cache = _copy(good, tmp_path, "out"), _cache(good, tmp_path)
+    linkage = out / words.linkage_file("all", "raw")
+    picture = out / words.dendrogram_file("all", "raw")
+    linkage.write_bytes(linkage.read_bytes()[:50])  # torn: not a zip file any more
+    picture.unlink(missing_ok=True)  # drawn again from the linkage when missing
+    with caplog.at_level("WARNING"):
+        assert dendrogram_section(pd.read_csv(out / words.RESULTS), out) == []
+    assert "no dendrogram for raw, split all: File is not a zip file" in caplog.text
+    assert not picture.exists()
+    done = run_cli("run", *SMALL, "--out", str(out), "--cache-dir", str(cache))
+    assert done.returncode == 0, done.stderr
+    with np.load(linkage) as npz:
+        assert npz["linkage"].shape[1] == 4 and len(npz["index"]) == len(npz["labels"])
+
+
 def test_a_symlink_in_a_run_folder_cannot_send_writes_outside(
     good: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -182,7 +182,7 @@ def save_linkage(out_dir: Path, split: str, extractor: str, X: np.ndarray, y: np
             with np.load(path, allow_pickle=False) as old:
                 if np.array_equal(old["linkage"], Z) and np.array_equal(old["index"], index):
                     return
-        except (OSError, ValueError, KeyError):
+        except UNREADABLE:
             pass  # unreadable: written anew
     write_npz(path, linkage=Z, index=index.astype(np.int32), labels=y[index])
 

@@ -24,6 +24,7 @@ import pandas as pd
 from mnist_bench.clustering.elbow import KNEE_METHOD, knee
 from mnist_bench.clustering.kselect import LINKAGE_SIZE, SAMPLE_SIZE
 from mnist_bench.core import vocabulary as words
+from mnist_bench.core.own_files import UNREADABLE
 from mnist_bench.reporting import plots
 from mnist_bench.reporting.tables import markdown_table
 from mnist_bench.reporting.visuals import stale
@@ -189,7 +190,7 @@ def dendrogram_section(frame: pd.DataFrame, out_dir: Path) -> list[str]:
         if stale(source, picture):
             try:
                 draw_dendrogram(source, picture, f"{extractor}, split {split}")
-            except (OSError, ValueError, KeyError) as exc:
+            except UNREADABLE as exc:
                 log.warning("no dendrogram for %s, split %s: %s", extractor, split, exc)
         if picture.is_file():
             links.append(f"[{extractor}]({words.dendrogram_file(split, extractor)}) (`{split}`)")
