@@ -24,7 +24,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_array, check_is_fitted
 from threadpoolctl import threadpool_limits
 
-from mnist_bench.core.params import refuse_booleans
+from mnist_bench.core.params import ChecksBooleans
 from mnist_bench.core.vocabulary import MAX_SEED, OBJECTIVES
 
 
@@ -97,7 +97,7 @@ def as_centres(init: Any, n_clusters: int, n_features: int) -> np.ndarray:
     return centres
 
 
-class BaseBackend(ClusterMixin, BaseEstimator, metaclass=ABCMeta):
+class BaseBackend(ChecksBooleans, ClusterMixin, BaseEstimator, metaclass=ABCMeta):
     """Base class of the built-in backends (an outside plug-in may derive from it too).
 
     A subclass lists every parameter in its keyword-only ``__init__`` (``n_clusters``, ``seed``
@@ -134,11 +134,6 @@ class BaseBackend(ClusterMixin, BaseEstimator, metaclass=ABCMeta):
         restarts. Defined by the backends whose ``accepts_init`` is true.
         """
         raise TypeError(f"{cls.__name__} cannot start from given centres (accepts_init is false)")
-
-    def _validate_params(self) -> None:
-        """scikit-learn's check of ``_parameter_constraints``, refusing booleans for numbers."""
-        refuse_booleans(self)
-        super()._validate_params()
 
     def fit(self, X: Any, y: Any = None) -> BaseBackend:
         """Cluster the rows of ``X``; sets ``cluster_centers_``, ``labels_``, ``n_iter_``."""

@@ -20,7 +20,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from mnist_bench.core.params import refuse_booleans
+from mnist_bench.core.params import ChecksBooleans
 
 
 @runtime_checkable
@@ -106,7 +106,7 @@ def as_float_rows(images: np.ndarray) -> np.ndarray:
     return rows.astype(np.float32, copy=False)
 
 
-class BaseExtractor(TransformerMixin, BaseEstimator, metaclass=ABCMeta):
+class BaseExtractor(ChecksBooleans, TransformerMixin, BaseEstimator, metaclass=ABCMeta):
     """Base class of the built-in extractors (an outside plug-in may derive from it too).
 
     ``__init__`` takes keyword parameters and only stores them; ``_parameter_constraints``
@@ -135,11 +135,6 @@ class BaseExtractor(TransformerMixin, BaseEstimator, metaclass=ABCMeta):
         tags.target_tags.required = self.supervised
         tags.transformer_tags.preserves_dtype = ["float32"]  # always float32 out
         return tags
-
-    def _validate_params(self) -> None:
-        """scikit-learn's check of ``_parameter_constraints``, refusing booleans for numbers."""
-        refuse_booleans(self)
-        super()._validate_params()
 
     def fit(self, X: Any, y: Any = None, **fit_params: Any) -> BaseExtractor:
         """Check the parameters, validate the images and learn from them (see :meth:`_fit`).

@@ -3,7 +3,8 @@
 scikit-learn's ``Interval(Integral, ...)`` and ``Interval(Real, ...)`` accept ``True`` and
 ``False``, since a bool is an int in Python: ``n_init = true`` in a grid TOML would silently
 mean one start, ``n_components = true`` one component. :func:`refuse_booleans` refuses a
-boolean for every parameter whose constraints do not allow one.
+boolean for every parameter whose constraints do not allow one; :class:`ChecksBooleans` adds it
+to an estimator's ``_validate_params`` (both plug-in base classes derive from it).
 """
 
 from __future__ import annotations
@@ -32,3 +33,12 @@ def refuse_booleans(estimator: Any) -> None:
 
 def _takes_booleans(constraints: list[Any]) -> bool:
     return any(c is bool or (isinstance(c, str) and c in _TAKES_BOOLEANS) for c in constraints)
+
+
+class ChecksBooleans:
+    """Mixin placed before scikit-learn's ``BaseEstimator``: its ``_validate_params`` (called at
+    the start of ``fit``) also refuses booleans for numbers (:func:`refuse_booleans`)."""
+
+    def _validate_params(self) -> None:
+        refuse_booleans(self)
+        super()._validate_params()  # type: ignore[misc]
