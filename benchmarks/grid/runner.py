@@ -452,7 +452,8 @@ def _score_sweep(
     clock: Clock,
 ) -> None:
     """Add the k-selection scores to a cell's sweep rows (one product for all of them: see
-    :meth:`SampleScores.many`), each row's ``own_s`` its share, then journal the rows.
+    :meth:`SampleScores.many`), each row's ``own_s`` its share, then journal the rows in one
+    write.
 
     A run stopped before all of a sweep's rows are journaled computes the whole sweep again
     when resumed, so its scores come from the same product as in an uninterrupted run.
@@ -466,8 +467,8 @@ def _score_sweep(
     for (row, _), values in zip(pending, scores, strict=True):
         row.update(values)
         row["own_s"] += share
-        with clock.stage("resume journal"):
-            journal.append(row)
+    with clock.stage("resume journal"):
+        journal.append(*(row for row, _ in pending))
 
 
 def _running(cfg: GridConfig, extractor: str) -> list[str]:
