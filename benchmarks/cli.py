@@ -5,6 +5,10 @@ the tolerance or the two runs do not cover the same cells
 (see :mod:`mnist_bench.reporting.compare`).
 
 User errors (bad flags, configs or data) print one line on stderr and exit with status 2.
+
+Before any numeric library loads, :func:`main` pins their kernels (``--numerics``, default
+``portable``: :mod:`mnist_bench.core.numerics`), so a run gives the same numbers on any x86-64
+machine.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import sys
 import threading
 from pathlib import Path
 
+from mnist_bench.core import numerics
 from mnist_bench.core.errors import UserError
 
 DEFAULT_OUT = Path("reports/latest")
@@ -56,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (reports/latest)")
     run.add_argument("--cache-dir", type=Path, help="cache folder (~/.cache/mnist-bench)")
     run.add_argument("--scheduler", help="dask.distributed scheduler address for the dask backend")
+    _numerics_flag(run)
 
     report = sub.add_parser("report", help="re-render DIR/REPORT.md from DIR/results.csv")
     report.add_argument("dir", type=Path)
@@ -79,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument(
         "--all-rows", action="store_true", help="list every row, not only the flagged ones"
     )
+    compare.add_argument(
+        "--exact",
+        action="store_true",
+        help="require the same rows with the same numbers, bit for bit (times aside)",
+    )
     compare.add_argument("--out", type=Path, help="also write the markdown to this file")
 
     export = sub.add_parser(
@@ -101,7 +112,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--out", type=Path, required=True, help="the file to write")
     export.add_argument("--cache-dir", type=Path, help="cache folder (~/.cache/mnist-bench)")
+    _numerics_flag(export)
     return parser
+
+
+def _numerics_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--numerics",
+        help="portable (default: every library's kernels held to x86-64-v3, the same numbers on "
+        f"any x86-64 machine) or native (each library picks its own); also ${numerics.MODE_ENV}",
+    )
 
 
 def _int(value: str | None, flag: str) -> int | None:
@@ -207,15 +227,18 @@ def _float(value: str, flag: str) -> float:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from mnist_bench.core.atomic import write_text
-    from mnist_bench.reporting.compare import compare
+    from mnist_bench.reporting.compare import compare, exact
 
-    result = compare(
-        args.dir_a,
-        args.dir_b,
-        tolerance=_float(args.tolerance, "--tolerance"),
-        time_band=_float(args.time_band, "--time-band"),
-        all_rows=args.all_rows,
-    )
+    if args.exact:
+        result = exact(args.dir_a, args.dir_b)
+    else:
+        result = compare(
+            args.dir_a,
+            args.dir_b,
+            tolerance=_float(args.tolerance, "--tolerance"),
+            time_band=_float(args.time_band, "--time-band"),
+            all_rows=args.all_rows,
+        )
     print(result.markdown)
     if args.out is not None:
         try:
@@ -265,7 +288,10 @@ def main(argv: list[str] | None = None) -> int:
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
-        return _dispatch(build_parser().parse_args(argv))
+        args = build_parser().parse_args(argv)
+        # before any numeric library is imported: they choose their kernels when they load
+        with numerics.pinned(numerics.choose_mode(getattr(args, "numerics", None))):
+            return _dispatch(args)
     except UserError as exc:
         print(f"mnist-bench: error: {exc}", file=sys.stderr)
         return 2

@@ -9,8 +9,9 @@ its Keras model and lists the layers that may serve as features; everything else
   and thread count give identical weights and features. One progress line per epoch on stderr.
 - **The model cache**: the trained model is saved in Keras format as
   ``cache.path("models", key, ".keras")``, ``key`` hashing the architecture, the training
-  parameters, the seed, the thread count, the SHA-256 of the training images and labels and the
-  TensorFlow and Keras versions (not ``layer``: every feature layer comes from one model). The
+  parameters, the seed, the thread count, the SHA-256 of the training images and labels, the
+  TensorFlow and Keras versions and the kernels they run (:mod:`mnist_bench.core.numerics`; not
+  ``layer``: every feature layer comes from one model). The
   entry's file lock is held while checking, training and saving; the file is written to a
   temporary ``*.keras`` sibling and renamed; a file that fails to load is discarded and retrained.
 - **Extraction**: images scaled to [0, 1] float32 with a channel axis, run through the model in
@@ -36,6 +37,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from mnist_bench.core import numerics
 from mnist_bench.core.atomic import atomic_path
 from mnist_bench.core.cache import make_key
 from mnist_bench.core.system import say, usable_cores
@@ -312,14 +314,15 @@ def fit_cached(
 ) -> tuple[Any, Path | None, bool]:
     """A trained model: loaded from ``cache`` when there, else trained and saved there.
 
-    ``key_parts`` is everything that determines the weights (they make the cache key); ``load``
+    ``key_parts`` is everything that determines the weights (they make the cache key, with the
+    kernels TensorFlow computes with: :func:`mnist_bench.core.numerics.fingerprint`); ``load``
     returns the model at a path or None. The entry's lock is held while checking, training and
     saving, so concurrent runs train it once. Without a cache, the model is trained.
     Returns ``(model, path or None, whether it was loaded)``.
     """
     if cache is None:
         return train(), None, False
-    key = make_key(kind="model", **key_parts)
+    key = make_key(kind="model", numerics=numerics.fingerprint(), **key_parts)
     path = cache.path("models", key, ".keras")
     with cache.lock("models", key):
         model = load(path)

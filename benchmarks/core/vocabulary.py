@@ -79,6 +79,11 @@ COLUMNS: tuple[str, ...] = (
     "in_sweep",
     "supervised",
     "deterministic",
+    # the features' own digest (SHA-256 of the cached array, 16 hex digits): two runs with the
+    # same digest clustered the same numbers
+    "features_sha256",
+    # whether the run's numerics were pinned (portable mode in effect) and the features seeded
+    "pinned",
     "extractor_steps",
     "objective",
     "objective_value",
@@ -91,6 +96,17 @@ COLUMNS: tuple[str, ...] = (
     # fit_s / n_iter
     "s_per_iter",
     "init",
+    *K_SCORES,
+)
+
+#: The columns that hold a row's numbers (not its times): two runs of the same computation
+#: agree on every one of them bit for bit (``mnist-bench compare --exact``).
+NUMBER_COLUMNS: tuple[str, ...] = (
+    "features_sha256",
+    "wcss",
+    *METRICS,
+    "n_iter",
+    "objective_value",
     *K_SCORES,
 )
 

@@ -17,7 +17,9 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from mnist_bench.core import numerics
 from mnist_bench.core.own_files import read_checked
+from mnist_bench.core.system import cpu_model
 from mnist_bench.data.datasets import Dataset
 from mnist_bench.grid.config import GridConfig
 
@@ -57,17 +59,6 @@ def package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return versions
-
-
-def cpu_model() -> str:
-    """The CPU model name, from /proc/cpuinfo where there is one."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def git_state() -> dict[str, Any]:
@@ -146,6 +137,7 @@ def collect(cfg: GridConfig, ds: Dataset) -> dict[str, Any]:
         "n_cpus": os.cpu_count(),
         "threads": cfg.threads_in_use,
         "threadpools": threadpools(),
+        "numerics": numerics.record(),
         "packages": package_versions(),
         "dataset": {"name": ds.name, "n_images": len(ds), "checksum": ds.checksum},
         "config": cfg.to_dict(),

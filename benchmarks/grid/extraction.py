@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from mnist_bench import features
+from mnist_bench.core import numerics
 from mnist_bench.core.cache import Cache, finite_rows, make_key
 from mnist_bench.core.errors import UserError
 from mnist_bench.core.system import say
@@ -44,7 +45,8 @@ class Features:
     ``meta``: ``transform_s`` (seconds to compute the features from the images, every step's
     fit and transform, training of a supervised extractor aside), ``fit_s`` (fitting or
     training, summed over the steps that learn), ``test_acc`` (a supervised extractor's
-    classification accuracy on the test images). ``library_s``: the seconds this call spent in
+    classification accuracy on the test images), ``sha256`` (the digest of the last step's
+    cached array: equal digests, equal features). ``library_s``: the seconds this call spent in
     the extractors' own fit, transform and scoring (0 when every step came from the cache).
     """
 
@@ -77,10 +79,18 @@ def describe(name: str, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def step_key(ds: datasets.Dataset, steps: list[Step]) -> str:
-    """The cache key of the output of ``steps`` (a chain prefix) on dataset ``ds``."""
+    """The cache key of the output of ``steps`` (a chain prefix) on dataset ``ds``, under the
+    kernels this process computes with (:func:`mnist_bench.core.numerics.fingerprint`)."""
     first, *rest = [describe(name, params) for name, params in steps]
     extra = {"then": rest} if rest else {}
-    return make_key(kind="features", dataset=ds.name, checksum=ds.checksum, **first, **extra)
+    return make_key(
+        kind="features",
+        dataset=ds.name,
+        checksum=ds.checksum,
+        numerics=numerics.fingerprint(),
+        **first,
+        **extra,
+    )
 
 
 def extract(
@@ -98,7 +108,7 @@ def extract(
         raise UserError("an extractor needs at least one step")
     name = name or steps[-1][0]
     X: Any = ds.images
-    totals = {"transform_s": 0.0, "fit_s": None, "test_acc": None}
+    totals = {"transform_s": 0.0, "fit_s": None, "test_acc": None, "sha256": None}
     supervised, deterministic, all_cached, library_s = False, True, True, 0.0
     for i in range(len(steps)):
         step_name, params = steps[i]
@@ -126,6 +136,7 @@ def extract(
             totals["fit_s"] = (totals["fit_s"] or 0.0) + float(meta["fit_s"])
         if meta.get("test_acc") is not None:
             totals["test_acc"] = meta["test_acc"]
+        totals["sha256"] = meta.get("sha256")
     names = tuple(step for step, _ in steps)
     return Features(name, X, supervised, deterministic, names, totals, all_cached, library_s)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from io import StringIO
 from pathlib import Path
 from typing import Annotated, Any
@@ -89,6 +90,12 @@ def _init(value: str | None) -> str | None:
     return value
 
 
+def _digest(value: str | None) -> str | None:
+    if value is not None and not re.fullmatch(r"[0-9a-f]{16,64}", value):
+        raise ValueError("not a hexadecimal digest")
+    return value
+
+
 def _json_table(value: str | None) -> str | None:
     if value is None:
         return None
@@ -140,6 +147,8 @@ class Row(BaseModel):
     in_sweep: Flag
     supervised: Flag
     deterministic: Flag = True
+    features_sha256: Annotated[str | None, Blank, AfterValidator(_digest)] = None
+    pinned: Annotated[bool | None, Blank] = None
     extractor_steps: Annotated[str | None, Blank] = None
     objective: Annotated[str | None, Blank, AfterValidator(_objective)] = None
     objective_value: Annotated[float, Missing, _within(-math.inf)] = math.nan

@@ -36,6 +36,7 @@ from mnist_bench import clustering, features
 from mnist_bench.clustering.base import bic, objective_problem
 from mnist_bench.clustering.kselect import SampleScores, ward_linkage
 from mnist_bench.clustering.metrics import scores, wcss
+from mnist_bench.core import numerics
 from mnist_bench.core import vocabulary as words
 from mnist_bench.core.atomic import remove_stale_temporaries, write_npz, write_text
 from mnist_bench.core.cache import Cache
@@ -404,6 +405,8 @@ def run_grid(
                             "in_sweep": in_sweep,
                             "supervised": feats.supervised,
                             "deterministic": feats.deterministic,
+                            "features_sha256": (feats.meta.get("sha256") or "")[:16] or None,
+                            "pinned": feats.deterministic and numerics.in_effect(),
                             "extractor_steps": " → ".join(feats.steps)
                             if len(feats.steps) > 1
                             else None,

@@ -7,15 +7,30 @@ Rows are matched on (dataset, split, extractor, backend, k, seed). Two tables:
   WCSS, and the ratio B / A of the median fit time and of the extraction time;
 - **rows**: every matched row, score by score (only the rows with a flag, unless ``all_rows``).
 
-A score (purity, macro_purity, acc, nmi, ari: higher is better) that moved by more than
-``tolerance`` is flagged *worse* or *better*; so is WCSS (lower is better) when its relative
-change exceeds ``tolerance``. A time ratio outside ``[1 / time_band, time_band]`` is flagged
-when the two times differ by more than ``MIN_TIME_S`` (shorter times are all noise); time flags
-never change the exit status. Cells or rows present in one run only, different seeds, a
-different eval_k or a different number of images are flagged as mismatches.
+How a cell is judged depends on what the two runs share:
 
-Exit status (:attr:`Comparison.status`): 1 when a score got worse beyond the tolerance (in a
-cell mean or in any row) or the runs do not cover the same cells, seeds and eval_k; else 0.
+- **exactly**, when both clustered the same features (column ``features_sha256``) with the same
+  kernels (environment.json's numerics fingerprint) and thread count: the same computation, so
+  any change is real. A score (purity, macro_purity, acc, nmi, ari: higher is better) whose
+  seed mean, or whose value in any row, moved by more than ``tolerance`` is flagged *worse* or
+  *better*; so is WCSS (lower is better) when its relative change exceeds ``tolerance``.
+- **as draws**, otherwise (another kind of CPU without pins, other thread counts, features that
+  changed): each start is then a new draw of the same random process, and its luck moves the
+  rows and seed means as much as the seeds already disagree. The cell is judged by B's
+  headline (its best-objective start, :mod:`.headline`): *worse* when below every one of A's
+  seeds by more than ``tolerance``, *better* when above every one; rows and WCSS are listed, not
+  judged (WCSS of other features is not comparable). A broken extractor or backend lands below
+  all of A's starts; the luck of a start does not.
+
+A time ratio outside ``[1 / time_band, time_band]`` is flagged when the two times differ by more
+than ``MIN_TIME_S`` (shorter times are all noise); time flags never change the exit status.
+Cells or rows present in one run only, different seeds, a different eval_k or a different number
+of images are flagged as mismatches.
+
+Exit status (:attr:`Comparison.status`): 1 when a score got worse beyond the tolerance (a cell
+judged exactly, its mean or any row; a cell judged as a draw, its headline) or the runs do not
+cover the same cells, seeds and eval_k; else 0. :func:`exact` (``--exact``) instead requires every
+number of every row to be the same, bit for bit.
 """
 
 from __future__ import annotations
@@ -31,6 +46,7 @@ from mnist_bench.core import vocabulary as words
 from mnist_bench.core.errors import UserError
 from mnist_bench.grid import environment
 from mnist_bench.grid.results import parse
+from mnist_bench.reporting import headline
 from mnist_bench.reporting.tables import markdown_table
 
 KEY = list(words.ROW_KEY)
@@ -169,9 +185,10 @@ def compare(
     result = Comparison("")
     with_dataset = len(set(a.dataset) | set(b.dataset)) > 1
 
+    envs = [environment.read(Path(path) / words.ENVIRONMENT) for path in (dir_a, dir_b)]
+    judged = how_judged(a, b, *envs)
     lines = ["# mnist-bench compare", ""]
-    for tag, path, frame in (("A", dir_a, a), ("B", dir_b, b)):
-        env = environment.read(Path(path) / words.ENVIRONMENT)
+    for tag, path, frame, env in (("A", dir_a, a, envs[0]), ("B", dir_b, b, envs[1])):
         commit = ((env.get("git") or {}).get("commit") or "unknown")[:12]
         lines.append(
             f"- **{tag}**: `{path}`: {len(frame)} rows, {env.get('date', 'date unknown')}, "
@@ -181,6 +198,7 @@ def compare(
         f"- **tolerance**: scores ±{tolerance:g} (absolute), WCSS ±{100 * tolerance:g}% "
         f"(relative); times flagged outside ×{1 / time_band:.2f}..×{time_band:g} when they "
         f"differ by more than {MIN_TIME_S:g} s. ▼ worse, ▲ better, ⚠ time outside the band.",
+        _judged_line(judged),
         "",
     ]
 
@@ -189,8 +207,10 @@ def compare(
     if eval_a != eval_b:
         result.mismatches.append(f"eval_k differs: A {eval_a}, B {eval_b}")
 
-    cell_rows = _cells(a, b, tolerance, time_band, with_dataset, result)
-    row_rows, n_matched, largest = _rows(a, b, tolerance, time_band, with_dataset, all_rows, result)
+    cell_rows = _cells(a, b, tolerance, time_band, with_dataset, judged, result)
+    row_rows, n_matched, largest = _rows(
+        a, b, tolerance, time_band, with_dataset, all_rows, judged, result
+    )
 
     verdict = "differs" if result.status else "no difference beyond tolerance"
     lines += [f"**Result: {verdict}** (exit status {result.status})", ""]
@@ -203,8 +223,9 @@ def compare(
     lines += [
         "## Cells at eval_k",
         "",
-        "B's mean over the seeds both runs have, and its change from A; WCSS as relative change; "
-        "times: median fit time and extraction time, A → B.",
+        "Judged exactly: B's mean over the seeds both runs have, and its change from A; WCSS as "
+        "relative change. Judged as draws (*draw*): B's headline (best-objective start) against "
+        "the range of A's seeds. Times: median fit time and extraction time, A → B.",
         "",
         markdown_table(
             cell_rows,
@@ -258,6 +279,7 @@ def _cells(
     tolerance: float,
     band: float,
     with_dataset: bool,
+    judged: dict[tuple, str | None],
     result: Comparison,
 ) -> list[list[Any]]:
     """One table row per cell at eval_k (matched on dataset, split, extractor, backend)."""
@@ -318,22 +340,35 @@ def _cells(
         worse: list[str] = []
         better: list[str] = []
         missing: list[str] = []
-        for metric in SCORES:  # a NaN on any seed makes the mean NaN: missing, not hidden
-            mean_b = gb[metric].mean(skipna=False)
-            text, sign = _delta(ga[metric].mean(skipna=False), mean_b, tolerance)
-            cells.append(text if _missing(mean_b) or sign == MISSING else f"{mean_b:.3f} ({text})")
-            _sort(sign, metric, worse, better, missing)
-        text, sign = _rel(ga.wcss.mean(skipna=False), gb.wcss.mean(skipna=False), tolerance)
-        cells.append(text)
-        _sort(sign, "wcss", worse, better, missing)
+        why = judged.get(cell)
+        if why is None:
+            for metric in SCORES:  # a NaN on any seed makes the mean NaN: missing, not hidden
+                mean_b = gb[metric].mean(skipna=False)
+                text, sign = _delta(ga[metric].mean(skipna=False), mean_b, tolerance)
+                cells.append(
+                    text if _missing(mean_b) or sign == MISSING else f"{mean_b:.3f} ({text})"
+                )
+                _sort(sign, metric, worse, better, missing)
+            text, sign = _rel(ga.wcss.mean(skipna=False), gb.wcss.mean(skipna=False), tolerance)
+            cells.append(text)
+            _sort(sign, "wcss", worse, better, missing)
+        else:
+            flags.append(f"draw: {why}")
+            pick = headline.chosen(gb)
+            for metric in SCORES:
+                text, sign = _against_seeds(ga[metric], pick[metric], tolerance)
+                cells.append(text)
+                _sort(sign, metric, worse, better, missing)
+            cells.append("not comparable")
         fit, fit_flag = _time(ga.fit_s.median(), gb.fit_s.median(), band)
         ext, ext_flag = _time(ga.extract_s.iloc[0], gb.extract_s.iloc[0], band)
+        what = "mean over seeds" if why is None else "headline against A's seeds"
         if worse:
             flags.append("worse: " + ", ".join(worse))
-            result.worse.append(f"{label} (mean over seeds): {', '.join(worse)}")
+            result.worse.append(f"{label} ({what}): {', '.join(worse)}")
         if missing:
             flags.append("missing: " + ", ".join(missing))
-            result.worse.append(f"{label} (mean over seeds): no value for {', '.join(missing)}")
+            result.worse.append(f"{label} ({what}): no value for {', '.join(missing)}")
         if better:
             flags.append("better: " + ", ".join(better))
         if fit_flag:
@@ -366,6 +401,7 @@ def _rows(
     band: float,
     with_dataset: bool,
     all_rows: bool,
+    judged: dict[tuple, str | None],
     result: Comparison,
 ) -> tuple[list[list[Any]], int, tuple[str, float] | None]:
     """The row-by-row table, the number of matched rows and the largest score change."""
@@ -418,6 +454,9 @@ def _rows(
         fit, fit_flag = _time(row["fit_s_a"], row["fit_s_b"], band)
         if bool(row["eval_k_a"]) != bool(row["eval_k_b"]):
             flags.append("eval_k differs")
+        why = judged.get(tuple(row[c] for c in CELL))
+        if why is not None:  # a draw: listed with --all-rows, judged by its cell
+            worse, better = [], []
         if worse:
             flags.append("worse: " + ", ".join(worse))
             result.worse.append(f"row {_key_text(row)}: {', '.join(worse)}")
@@ -427,6 +466,8 @@ def _rows(
         if better:
             flags.append("better: " + ", ".join(better))
         listed = bool(flags)  # rows flagged only for their time are counted, not listed
+        if why is not None:
+            flags.append("draw")
         if fit_flag:
             flags.append(f"fit {fit_flag}")
             result.time_flagged_rows += 1
@@ -450,3 +491,115 @@ def _rows(
     if largest is None and (merged["_merge"] == "both").any():
         largest = ("–", 0.0)
     return table, int((merged["_merge"] == "both").sum()), largest
+
+
+# ------------------------------------------------------------------------- exactly or as draws
+
+
+def how_judged(
+    a: pd.DataFrame, b: pd.DataFrame, env_a: dict[str, Any], env_b: dict[str, Any]
+) -> dict[tuple, str | None]:
+    """Per cell (the :data:`CELL` values) of both runs: None when the two runs did the same
+    computation (judged exactly), else why not (judged as draws).
+
+    The same computation: the same features (``features_sha256``, where both runs record it),
+    the same thread count, and the same kernels (environment.json's numerics fingerprint, where
+    both record it). Runs written before those were recorded are judged exactly, as they were.
+    """
+    kernels_a = (env_a.get("numerics") or {}).get("fingerprint")
+    kernels_b = (env_b.get("numerics") or {}).get("fingerprint")
+    other_kernels = bool(kernels_a and kernels_b and kernels_a != kernels_b)
+    judged: dict[tuple, str | None] = {}
+    groups_b = dict(list(b.groupby(CELL, sort=False)))
+    for cell, ga in a.groupby(CELL, sort=False):
+        gb = groups_b.get(cell)
+        if gb is None:
+            continue
+        judged[cell] = _why_draws(ga, gb, other_kernels)
+    return judged
+
+
+def _why_draws(ga: pd.DataFrame, gb: pd.DataFrame, other_kernels: bool) -> str | None:
+    digests = [
+        set(g["features_sha256"].dropna()) if "features_sha256" in g else set() for g in (ga, gb)
+    ]
+    if all(digests) and digests[0] != digests[1]:
+        return "features differ"
+    threads = [set(g["threads"].dropna()) if "threads" in g else set() for g in (ga, gb)]
+    if all(threads) and threads[0] != threads[1]:
+        return "thread counts differ"
+    if other_kernels:
+        return "other kernels (numerics)"
+    return None
+
+
+def _against_seeds(a: pd.Series, value: float, tolerance: float) -> tuple[str, int]:
+    """``(text, sign)`` of B's headline ``value`` against the range of A's seeds: -1 below
+    every seed by more than ``tolerance``, +1 above every one, 0 within; missing as in _delta."""
+    a = a.dropna()
+    if a.empty or _missing(value):
+        return _missing_text(math.nan if a.empty else 0.0, value), MISSING
+    low, high = float(a.min()), float(a.max())
+    sign = -1 if value < low - tolerance else 1 if value > high + tolerance else 0
+    mark = {-1: " ▼", 0: "", 1: " ▲"}[sign]
+    span = f"{low:.3f}" if low == high else f"{low:.3f}–{high:.3f}"
+    return f"{value:.3f} (A {span}){mark}", sign
+
+
+def _judged_line(judged: dict[tuple, str | None]) -> str:
+    """The header line on how the cells were judged."""
+    draws = sorted({why for why in judged.values() if why is not None})
+    n_draws = sum(why is not None for why in judged.values())
+    if not n_draws:
+        return (
+            f"- **judged**: all {len(judged)} common cells exactly (same features, kernels and "
+            "threads)."
+        )
+    return (
+        f"- **judged**: {len(judged) - n_draws} cells exactly, {n_draws} as draws "
+        f"({'; '.join(draws)}): their headline against the range of A's seeds."
+    )
+
+
+# ------------------------------------------------------------------------------ bit for bit
+
+
+def exact(dir_a: Path, dir_b: Path) -> Comparison:
+    """Whether runs A and B have the same rows with the same numbers, bit for bit.
+
+    Every column of :data:`mnist_bench.core.vocabulary.NUMBER_COLUMNS` (the features' digest,
+    WCSS, the scores, iterations, objective, k-selection scores) of every row; times are not
+    compared. A missing value equals a missing value. Status 1 on any difference.
+    """
+    a, b = load(dir_a), load(dir_b)
+    result = Comparison("")
+    merged = a.merge(b, on=KEY, how="outer", suffixes=("_a", "_b"), indicator=True, sort=False)
+    for side, tag in (("left_only", "A"), ("right_only", "B")):
+        only = merged[merged["_merge"] == side]
+        if len(only):
+            result.mismatches.append(
+                f"{len(only)} rows only in run {tag} (first: {_key_text(only.iloc[0])})"
+            )
+    both = merged[merged["_merge"] == "both"]
+    columns = [c for c in words.NUMBER_COLUMNS if f"{c}_a" in both and f"{c}_b" in both]
+    for _, row in both.iterrows():
+        for column in columns:
+            va, vb = row[f"{column}_a"], row[f"{column}_b"]
+            if not (va == vb or (_missing(va) and _missing(vb))):
+                result.worse.append(f"row {_key_text(row)}: {column} {va!r} in A, {vb!r} in B")
+    verdict = "identical" if not result.status else "differ"
+    lines = [
+        "# mnist-bench compare --exact",
+        "",
+        f"- **A**: `{dir_a}`, **B**: `{dir_b}`: {len(both)} rows in both, compared bit for bit "
+        f"on {len(columns)} columns ({', '.join(columns)}).",
+        "",
+        f"**Result: {verdict}** (exit status {result.status})",
+        "",
+    ]
+    found = [*result.mismatches, *result.worse]
+    lines += [f"- {line}" for line in found[:MAX_LISTED]]
+    if len(found) > MAX_LISTED:
+        lines.append(f"- ... and {len(found) - MAX_LISTED} more")
+    result.markdown = "\n".join(lines)
+    return result
