@@ -14,16 +14,24 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
 
 from mnist_bench.core import numerics
 from mnist_bench.core.errors import UserError
+from mnist_bench.features.raw import Raw
 
 ROOT = Path(__file__).resolve().parents[1]
 LEVEL_PROBLEM = numerics.level_problem(os.uname().machine, numerics.cpu_flags())
 needs_level = pytest.mark.skipif(LEVEL_PROBLEM is not None, reason=str(LEVEL_PROBLEM))
+
+
+@pytest.fixture(autouse=True)
+def _own_state(monkeypatch) -> None:
+    """What the tests pin in this process is forgotten afterwards."""
+    monkeypatch.setattr(numerics, "_STATE", numerics._STATE)
 
 
 # ----------------------------------------------------------------------------- the pins alone
@@ -212,3 +220,32 @@ def test_umap_features_are_the_same_on_a_lower_machine_when_pinned(tmp_path: Pat
     assert here != _export("umap", 5000, "native", True, tmp_path)
     pinned = _export("umap", 5000, "portable", False, tmp_path)
     assert pinned == _export("umap", 5000, "portable", True, tmp_path)
+
+
+def test_openblas_kernels_the_environment_chose_are_named_in_the_fingerprint(monkeypatch) -> None:
+    monkeypatch.setattr(numerics, "level_problem", lambda *_: None)
+    numerics.pin(numerics.PORTABLE, {"OPENBLAS_CORETYPE": "haswell"}, modules={})
+    assert numerics.fingerprint() == f"portable:{numerics.LEVEL}"
+    numerics.pin(numerics.PORTABLE, {"OPENBLAS_CORETYPE": "SkylakeX"}, modules={})
+    assert numerics.fingerprint() == f"portable:{numerics.LEVEL}:openblas=SkylakeX"
+
+
+class TensorFlowLike(Raw):
+    """The pixels, said to come from TensorFlow (whose kernels the pins cannot fully hold)."""
+
+    requires: ClassVar[tuple[str, ...]] = ("numpy", "tensorflow")
+
+
+def test_features_from_tensorflow_are_not_pinned(tmp_path: Path, monkeypatch) -> None:
+    """TensorFlow's kernels also depend on the CPU's caches: its stages are marked unpinned."""
+    from mnist_bench import features
+    from mnist_bench.core.cache import Cache
+    from mnist_bench.data.datasets import load
+    from mnist_bench.grid.extraction import extract
+
+    monkeypatch.setitem(features.EXTRACTORS._extra, "tflike", None)  # removed afterwards
+    features.EXTRACTORS.register("tflike", f"{__name__}:TensorFlowLike")
+    ds, cache = load("digits"), Cache(tmp_path)
+    assert extract(ds, [("raw", {})], cache).unpinned is None
+    reason = extract(ds, [("tflike", {}), ("pca", {"n_components": 5})], cache).unpinned
+    assert reason == numerics.UNPINNED_LIBRARIES["tensorflow"] and "caches" in reason

@@ -35,7 +35,7 @@ import hashlib
 import os
 import platform
 import sys
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -53,6 +53,8 @@ MODE_ENV = "MNIST_BENCH_NUMERICS"
 LEVEL = "x86-64-v3"
 #: /proc/cpuinfo flags that make up :data:`LEVEL` (``abm`` is how Linux names LZCNT).
 LEVEL_FLAGS = frozenset({"avx", "avx2", "fma", "f16c", "bmi1", "bmi2", "abm", "movbe"})
+#: The OpenBLAS kernel set of :data:`LEVEL` (AVX2 and FMA).
+OPENBLAS_KERNELS = "Haswell"
 #: Variables the environment may set that the suite never changes.
 KEPT = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 #: Variables that change which kernels a library runs (the pins' and their neighbours').
@@ -68,6 +70,15 @@ KERNEL_VARIABLES = (
     "FAISS_SIMD_LEVEL",
     "FAISS_OPT_LEVEL",
 )
+#: Distributions whose kernels depend on more of the CPU than the pins hold, and why: a stage
+#: that uses one is not pinned (:func:`library_problem`; its rows say so, and compare judges
+#: them as draws of the same random process).
+UNPINNED_LIBRARIES = {
+    "tensorflow": (
+        "TensorFlow's kernels also size their blocks by the CPU's caches, which no variable "
+        "pins: its training differs between CPU models even at one instruction set"
+    ),
+}
 #: Modules whose kernels are chosen when they load: a pin set after them has no effect.
 PINNED_MODULES = ("numpy", "numba", "tensorflow", "faiss", "scipy")
 
@@ -91,7 +102,7 @@ def portable_pins(numpy_version: str | None) -> tuple[Pin, ...]:
         Pin("NUMBA_CPU_NAME", LEVEL, "numba", "UMAP and pynndescent compiled for x86-64-v3"),
         Pin("NUMBA_CPU_FEATURES", "", "numba", "the level's own features, not the host's"),
         Pin("NPY_ENABLE_CPU_FEATURES", numpy_level, "numpy", "numpy's loops up to AVX2"),
-        Pin("OPENBLAS_CORETYPE", "Haswell", "openblas", "the AVX2 kernels of every OpenBLAS"),
+        Pin("OPENBLAS_CORETYPE", OPENBLAS_KERNELS, "openblas", "every OpenBLAS's AVX2 kernels"),
         Pin("ONEDNN_MAX_CPU_ISA", "AVX2", "tensorflow", "oneDNN's kernels up to AVX2"),
         Pin("FAISS_SIMD_LEVEL", "AVX2", "faiss", "FAISS' AVX2 loops (its dynamic dispatch)"),
         Pin("FAISS_OPT_LEVEL", "avx2", "faiss", "FAISS' AVX2 build (builds without dispatch)"),
@@ -170,13 +181,13 @@ def pin(
     """
     state = State(mode=mode, applied=True)
     state.loaded_before = [name for name in PINNED_MODULES if name in modules]
+    state.kept = {v: environ[v] for v in KEPT if environ.get(v)}
     if mode == PORTABLE:
         state.unpinned = level_problem(platform.machine(), cpu_flags())
         if state.unpinned is None:
             for p in portable_pins(_version("numpy")):
                 old = environ.get(p.variable)
-                if p.variable in KEPT and old:
-                    state.kept[p.variable] = old
+                if p.variable in state.kept:
                     continue
                 if old is not None and old != p.value:
                     state.replaced[p.variable] = old
@@ -184,12 +195,17 @@ def pin(
                 state.set[p.variable] = p.value
             if "NPY_DISABLE_CPU_FEATURES" in environ:  # numpy refuses both at once
                 state.replaced["NPY_DISABLE_CPU_FEATURES"] = environ.pop("NPY_DISABLE_CPU_FEATURES")
-    for variable in KEPT:
-        if environ.get(variable) and variable not in state.kept:
-            state.kept[variable] = environ[variable]
     global _STATE
     _STATE = state
     return state
+
+
+def library_problem(requires: Iterable[str]) -> str | None:
+    """Why a stage that uses the distributions ``requires`` is not pinned, or None."""
+    for dist in requires:
+        if dist in UNPINNED_LIBRARIES:
+            return UNPINNED_LIBRARIES[dist]
+    return None
 
 
 @contextlib.contextmanager
@@ -218,10 +234,13 @@ def in_effect() -> bool:
 
 def fingerprint() -> str:
     """What the cache keys name of the kernels: ``portable:x86-64-v3`` where every pin holds
-    (the same on any machine), else ``native:`` and a digest of the CPU's model and flags and of
+    (the same on any machine; with ``:openblas=NAME`` where the environment holds OpenBLAS to
+    other kernels than Haswell), else ``native:`` and a digest of the CPU's model and flags and of
     the variables that choose kernels (:data:`KERNEL_VARIABLES`) as this process has them."""
     if in_effect():
-        return f"{PORTABLE}:{LEVEL}"
+        kernels = _STATE.kept.get("OPENBLAS_CORETYPE", OPENBLAS_KERNELS)
+        other = "" if kernels.lower() == OPENBLAS_KERNELS.lower() else f":openblas={kernels}"
+        return f"{PORTABLE}:{LEVEL}{other}"
     flags = " ".join(sorted(cpu_flags()))
     chosen = sorted((v, os.environ[v]) for v in KERNEL_VARIABLES if v in os.environ)
     digest = hashlib.sha256(f"{cpu_model()}|{flags}|{chosen}".encode()).hexdigest()[:12]

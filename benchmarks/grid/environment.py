@@ -126,8 +126,11 @@ def memory_bandwidth(
     }
 
 
-def collect(cfg: GridConfig, ds: Dataset) -> dict[str, Any]:
-    """Everything environment.json records about a run."""
+def collect(
+    cfg: GridConfig, ds: Dataset, unpinned: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Everything environment.json records about a run (``unpinned``: extractor -> why its
+    features are not the same on every CPU model, recorded with the numerics)."""
     return {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(["mnist-bench", *sys.argv[1:]]),
@@ -137,7 +140,7 @@ def collect(cfg: GridConfig, ds: Dataset) -> dict[str, Any]:
         "n_cpus": os.cpu_count(),
         "threads": cfg.threads_in_use,
         "threadpools": threadpools(),
-        "numerics": numerics.record(),
+        "numerics": {**numerics.record(), "unpinned_extractors": dict(unpinned or {})},
         "packages": package_versions(),
         "dataset": {"name": ds.name, "n_images": len(ds), "checksum": ds.checksum},
         "config": cfg.to_dict(),

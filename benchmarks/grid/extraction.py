@@ -58,6 +58,9 @@ class Features:
     meta: dict[str, Any]
     cached: bool
     library_s: float = 0.0
+    #: why these features are not the same on every machine even with the pins (a step's
+    #: library: :func:`mnist_bench.core.numerics.library_problem`), None when they are
+    unpinned: str | None = None
 
 
 def _version(dist: str) -> str | None:
@@ -110,6 +113,7 @@ def extract(
     X: Any = ds.images
     totals = {"transform_s": 0.0, "fit_s": None, "test_acc": None, "sha256": None}
     supervised, deterministic, all_cached, library_s = False, True, True, 0.0
+    unpinned: str | None = None
     for i in range(len(steps)):
         step_name, params = steps[i]
         extractor = features.make(step_name, **params)
@@ -120,6 +124,7 @@ def extract(
             )
         supervised = supervised or bool(extractor.supervised)
         deterministic = deterministic and bool(extractor.deterministic)
+        unpinned = unpinned or numerics.library_problem(extractor.requires)
         key = step_key(ds, steps[: i + 1])
         X, meta, cached = cache.array_blocks(
             key,
@@ -138,7 +143,9 @@ def extract(
             totals["test_acc"] = meta["test_acc"]
         totals["sha256"] = meta.get("sha256")
     names = tuple(step for step, _ in steps)
-    return Features(name, X, supervised, deterministic, names, totals, all_cached, library_s)
+    return Features(
+        name, X, supervised, deterministic, names, totals, all_cached, library_s, unpinned
+    )
 
 
 def check_entry(X: np.ndarray, meta: dict[str, Any], n_rows: int) -> None:

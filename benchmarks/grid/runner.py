@@ -318,6 +318,7 @@ def run_grid(
         for name, sup in supervised.items()
     )
     rows: list[dict[str, Any]] = []
+    unpinned: dict[str, str] = {}  # extractor -> why its features differ between CPU models
     started = time.perf_counter()
     for ext_name, ext_params in cfg.extractors.items():
         # worker processes only pay off (and fork safely, before TensorFlow) on large sets
@@ -406,7 +407,9 @@ def run_grid(
                             "supervised": feats.supervised,
                             "deterministic": feats.deterministic,
                             "features_sha256": (feats.meta.get("sha256") or "")[:16] or None,
-                            "pinned": feats.deterministic and numerics.in_effect(),
+                            "pinned": feats.deterministic
+                            and numerics.in_effect()
+                            and feats.unpinned is None,
                             "extractor_steps": " → ".join(feats.steps)
                             if len(feats.steps) > 1
                             else None,
@@ -433,13 +436,15 @@ def run_grid(
                     rows.append(row)
                     _progress(len(rows), total, row, started, reused)
                 _score_sweep(pending, k_scores, journal, clock)
+        if feats.unpinned:
+            unpinned[ext_name] = feats.unpinned
         # this extractor's features go before the next one's are made (the memory check
         # counts one extractor's features at a time)
         del feats, X
     with clock.stage("results.csv, environment.json, benchmark.json"):
         frame = pd.DataFrame(rows, columns=list(words.COLUMNS))
         write_results(frame, out_dir)
-        env = environment.collect(cfg, ds)
+        env = environment.collect(cfg, ds, unpinned)
         write_text(out_dir / words.ENVIRONMENT, json.dumps(env, indent=2, sort_keys=True) + "\n")
         timings = benchmark_json(frame, env)
         write_text(out_dir / words.BENCHMARK, json.dumps(timings, indent=1) + "\n")

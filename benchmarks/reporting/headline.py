@@ -103,21 +103,32 @@ def pinned_mark(group: pd.DataFrame) -> str:
 
 
 def pinned_note(evals: pd.DataFrame, env: dict) -> str | None:
-    """One line on which numbers are pinned, for the report under the grid tables."""
+    """What the report says under the grid tables of which numbers are pinned, and why not."""
     if "pinned" not in evals or evals["pinned"].isna().all():
         return None
     numerics = env.get("numerics") or {}
-    why = numerics.get("unpinned_because")
+    level = numerics.get("level") or "pinned"
     if evals["pinned"].fillna(False).astype(bool).all():
         return (
-            f"All rows were computed with portable numerics ({numerics.get('level') or 'pinned'}"
-            " kernels): the same numbers on any x86-64 machine at the same thread count."
+            f"Every row was computed with portable numerics ({level} kernels): the same numbers "
+            "on any x86-64 machine at the same thread count."
         )
+    why = numerics.get("unpinned_because")
     if why:
         return f"Cells marked{NOT_PINNED} may give other numbers on another kind of CPU: {why}."
+    reasons = {}
+    for extractor, reason in (numerics.get("unpinned_extractors") or {}).items():
+        reasons.setdefault(reason, []).append(extractor)
+    unseeded = sorted(set(evals.loc[~evals["deterministic"].astype(bool), "extractor"]))
+    if unseeded:
+        reasons["their features are unseeded and change from run to run"] = unseeded
+    said = "; ".join(f"{', '.join(names)}: {reason}" for reason, names in reasons.items())
     return (
-        f"Cells marked{NOT_PINNED} have unseeded features (a non-deterministic extractor): "
-        "their numbers change from run to run."
+        f"The other rows were computed with portable numerics ({level} kernels): the same "
+        "numbers on any x86-64 machine at the same thread count. Cells marked"
+        f"{NOT_PINNED} may give other numbers on another kind of CPU"
+        + (f" ({said})" if said else "")
+        + "; `mnist-bench compare` judges them by their headline against the seeds' spread."
     )
 
 
