@@ -126,9 +126,7 @@ def memory_bandwidth(
     }
 
 
-def collect(
-    cfg: GridConfig, ds: Dataset, unpinned: dict[str, str] | None = None
-) -> dict[str, Any]:
+def collect(cfg: GridConfig, ds: Dataset, unpinned: dict[str, str] | None = None) -> dict[str, Any]:
     """Everything environment.json records about a run (``unpinned``: extractor -> why its
     features are not the same on every CPU model, recorded with the numerics)."""
     return {
