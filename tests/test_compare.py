@@ -254,3 +254,13 @@ def test_exact_requires_every_number_bit_for_bit(
     )
     fewer = exact(runs["a"], runs["one_seed"])
     assert fewer.status == 1 and fewer.mismatches
+
+
+def test_a_run_without_feature_digests_is_judged_as_a_draw(
+    runs: dict[str, Path], tmp_path: Path
+) -> None:
+    """A results.csv written before the digests were recorded cannot show it clustered the same
+    features: judged by its headline, so another machine's old run does not fail on its luck."""
+    old = edited(runs["a"], tmp_path / "old", lambda f: f.drop(columns=["features_sha256"]))
+    result = compare(old, runs["b"])
+    assert result.status == 0 and "draw: features not recorded" in result.markdown

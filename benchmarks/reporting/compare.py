@@ -502,9 +502,9 @@ def how_judged(
     """Per cell (the :data:`CELL` values) of both runs: None when the two runs did the same
     computation (judged exactly), else why not (judged as draws).
 
-    The same computation: the same features (``features_sha256``, where both runs record it),
-    the same thread count, and the same kernels (environment.json's numerics fingerprint, where
-    both record it). Runs written before those were recorded are judged exactly, as they were.
+    The same computation: the same features (``features_sha256``; a run written before it was
+    recorded cannot show it), the same thread count, and the same kernels (environment.json's
+    numerics fingerprint, where both runs record it).
     """
     kernels_a = (env_a.get("numerics") or {}).get("fingerprint")
     kernels_b = (env_b.get("numerics") or {}).get("fingerprint")
@@ -520,17 +520,21 @@ def how_judged(
 
 
 def _why_draws(ga: pd.DataFrame, gb: pd.DataFrame, other_kernels: bool) -> str | None:
-    digests = [
-        set(g["features_sha256"].dropna()) if "features_sha256" in g else set() for g in (ga, gb)
-    ]
-    if all(digests) and digests[0] != digests[1]:
+    digests = [_values(g, "features_sha256") for g in (ga, gb)]
+    if not all(digests):
+        return "features not recorded"
+    if digests[0] != digests[1]:
         return "features differ"
-    threads = [set(g["threads"].dropna()) if "threads" in g else set() for g in (ga, gb)]
+    threads = [_values(g, "threads") for g in (ga, gb)]
     if all(threads) and threads[0] != threads[1]:
         return "thread counts differ"
     if other_kernels:
         return "other kernels (numerics)"
     return None
+
+
+def _values(group: pd.DataFrame, column: str) -> set[Any]:
+    return set(group[column].dropna()) if column in group else set()
 
 
 def _against_seeds(a: pd.Series, value: float, tolerance: float) -> tuple[str, int]:
