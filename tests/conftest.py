@@ -1,9 +1,15 @@
 """Shared fixtures: a temporary cache, a CLI runner in a subprocess, small datasets.
 
-The 2-D map layouts (a seeded UMAP of the pixels, 20-30 s each in a fresh process, almost all
+The 2-D map layouts (a seeded UMAP of the pixels, 15-30 s each in a fresh process, almost all
 of it numba compiling) are pooled across the session: :func:`run_cli` copies the layouts
 already made into the ``--cache-dir`` of a run, where absent, and takes back the new ones.
-Every other cache entry stays the test's own, so the tests still run from their cold caches.
+:func:`seed_layouts` lays a dataset's out in this process, where numba compiles once for the
+whole session (the in-process runs and the UMAP tests reuse it), before the first run that
+needs it. Every other cache entry stays the test's own, so the tests still run from their cold
+caches.
+
+Tests marked ``ci`` (subprocess-heavy cases, scikit-learn's estimator checks) are left out of
+the default run; CI runs them too, with ``pytest -m ci``.
 """
 
 from __future__ import annotations
@@ -16,9 +22,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +47,8 @@ def run_cli(
     """Run ``python -m mnist_bench ARGS`` in a subprocess, as a user would from a shell."""
     full_env = {**os.environ, **(env or {})}
     cache = _cache_arg(args)
-    lent = _copy_layouts(LAYOUT_POOL, cache) if cache is not None else []
+    with _POOL_LOCK:
+        lent = _copy_layouts(LAYOUT_POOL, cache) if cache is not None else []
     done = subprocess.run(
         [sys.executable, "-m", "mnist_bench", *args],
         cwd=cwd or ROOT,
@@ -47,7 +58,8 @@ def run_cli(
         timeout=timeout,
     )
     if cache is not None and done.returncode == 0:
-        _copy_layouts(cache, LAYOUT_POOL)
+        with _POOL_LOCK:
+            _copy_layouts(cache, LAYOUT_POOL)
     if done.returncode != 0:  # a refused run must be seen to leave nothing: take back the loan
         for path in reversed(lent):
             if path.is_dir():
@@ -58,13 +70,42 @@ def run_cli(
     return done
 
 
+def run_cli_all(
+    commands: list[tuple[str, ...]], **kwargs: Any
+) -> list[subprocess.CompletedProcess[str]]:
+    """:func:`run_cli` of each of ``commands`` (independent of each other), as many at a time as
+    there are CPUs: most of each is the interpreter starting and importing, on one core."""
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        return list(pool.map(lambda args: run_cli(*args, **kwargs), commands))
+
+
 #: The session's pool of map layouts (removed at the end of the session).
 LAYOUT_POOL = Path(tempfile.mkdtemp(prefix="mnist-bench-layouts-"))
+_POOL_LOCK = threading.Lock()
 
 
 def lend_layouts(cache: Path) -> None:
     """Copy the session's map layouts into ``cache`` (for a run started without :func:`run_cli`)."""
-    _copy_layouts(LAYOUT_POOL, cache)
+    with _POOL_LOCK:
+        _copy_layouts(LAYOUT_POOL, cache)
+
+
+def seed_layouts(dataset: str, limit: int | None = None) -> None:
+    """Put the 2-D map layout of split ``all`` of ``dataset`` (``limit`` images) in the pool,
+    laid out in this process by the function a run calls, unless the pool has it already.
+
+    A run that draws a map of all its images (every run of split ``all``, up to
+    ``maps.N_POINTS`` images) then finds it in its cache: the tests that run the CLI in
+    subprocesses do not each pay numba's compilation (see the module docstring).
+    """
+    from mnist_bench.core.cache import Cache
+    from mnist_bench.data.datasets import load
+    from mnist_bench.reporting import maps
+
+    ds = load(dataset, limit)
+    with _POOL_LOCK, tempfile.TemporaryDirectory() as scratch:
+        sample = maps._sample(np.arange(len(ds)))
+        maps._layout(Path(scratch), "all", sample, ds, Cache(LAYOUT_POOL))
 
 
 def _cache_arg(args: tuple[str, ...]) -> Path | None:

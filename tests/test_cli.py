@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -52,9 +53,10 @@ pixels_per_cell = 4
 
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from conftest import run_cli
+    from conftest import run_cli, seed_layouts
 
     folder = tmp_path_factory.mktemp("run")
+    seed_layouts("digits")
     config = folder / "digits.toml"
     config.write_text(DIGITS_TOML)
     done = run_cli(
@@ -121,24 +123,35 @@ def test_report_links_exist_and_rerender_is_identical(digits_run: Path, cli) -> 
     assert (digits_run / "REPORT.md").read_text() == report
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["run", "--dataset", "digits", "--features", "hog"], "hog: images of 8x8 pixels"),
-        (["run", "--features", "nope"], "unknown extractor 'nope'.*known: .*hog.*raw"),
-        (["run", "--backends", "x"], "unknown backend 'x'"),
-        (["run", "--dataset", "y"], "unknown dataset 'y'"),
-        (["run", "--seeds", "0,a"], "--seeds must be integers"),
-        (["run", "--k", "0"], r"--k \(at 0\): Input should be greater than or equal to 1"),
-        (["run", "--k", "1-3", "--eval-k", "9"], "eval_k 9 is outside the k range 1-3"),
-        (["run", "--config", "missing.toml"], "config file not found"),
-        (["run", "--bogus"], "unrecognized arguments"),
-        (["report", "/nonexistent"], "no results.csv"),
-        (["frobnicate"], "invalid choice"),
-    ],
-)
-def test_user_errors_exit_2_with_one_line(cli, args: list[str], message: str) -> None:
-    done = cli(*args)
+USER_ERRORS = [
+    (["run", "--dataset", "digits", "--features", "hog"], "hog: images of 8x8 pixels"),
+    (["run", "--features", "nope"], "unknown extractor 'nope'.*known: .*hog.*raw"),
+    (["run", "--backends", "x"], "unknown backend 'x'"),
+    (["run", "--dataset", "y"], "unknown dataset 'y'"),
+    (["run", "--seeds", "0,a"], "--seeds must be integers"),
+    (["run", "--k", "0"], r"--k \(at 0\): Input should be greater than or equal to 1"),
+    (["run", "--k", "1-3", "--eval-k", "9"], "eval_k 9 is outside the k range 1-3"),
+    (["run", "--config", "missing.toml"], "config file not found"),
+    (["run", "--bogus"], "unrecognized arguments"),
+    (["report", "/nonexistent"], "no results.csv"),
+    (["frobnicate"], "invalid choice"),
+]
+
+
+@pytest.fixture(scope="module")
+def refused() -> dict[tuple[str, ...], subprocess.CompletedProcess[str]]:
+    """Each command of :data:`USER_ERRORS`, in a subprocess of its own, all started at once."""
+    from conftest import run_cli_all
+
+    commands = [tuple(args) for args, _ in USER_ERRORS]
+    return dict(zip(commands, run_cli_all(commands), strict=True))
+
+
+@pytest.mark.parametrize(("args", "message"), USER_ERRORS)
+def test_user_errors_exit_2_with_one_line(
+    refused: dict[tuple[str, ...], subprocess.CompletedProcess[str]], args: list[str], message: str
+) -> None:
+    done = refused[tuple(args)]
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr

@@ -2,13 +2,15 @@
 
 Covers the import contract (TensorFlow loads only when a CNN runs), parameters, determinism,
 the model cache (hit, shared by layer choices, corrupt file), layer shapes, the score and the
-plumbing through the runner. Trainings are shared through one module-scoped model cache.
+plumbing through the runner. Trainings are shared through one module-scoped model cache, which
+LeNet is trained into first (:func:`shared`): the tests that need a trained model load it.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -39,8 +41,16 @@ def ds() -> Dataset:
 
 
 @pytest.fixture(scope="module")
-def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Cache:
-    return Cache(tmp_path_factory.mktemp("cnn-cache"))
+def shared(ds: Dataset, tmp_path_factory: pytest.TempPathFactory) -> tuple[Cache, KerasCNN]:
+    """A new model cache, and LeNet at :data:`TINY` trained into it: the module's first
+    training, before any other test can put a model in that cache."""
+    cache = Cache(tmp_path_factory.mktemp("cnn-cache"))
+    return cache, fit("lenet", ds, cache)
+
+
+@pytest.fixture(scope="module")
+def shared_cache(shared: tuple[Cache, KerasCNN]) -> Cache:
+    return shared[0]
 
 
 def fit(name: str, ds: Dataset, cache: Cache | None, **params: object) -> KerasCNN:
@@ -141,8 +151,11 @@ def test_clone_and_set_params_keep_only_parameters(ds: Dataset) -> None:
 # -- with TensorFlow (tiny trainings) ---------------------------------------------------------
 
 
-def test_two_fresh_trainings_are_identical(ds: Dataset, capfd: pytest.CaptureFixture) -> None:
-    first, second = fit("lenet", ds, None), fit("lenet", ds, None)
+def test_two_fresh_trainings_are_identical(
+    ds: Dataset, shared: tuple[Cache, KerasCNN], capfd: pytest.CaptureFixture
+) -> None:
+    # the first: trained into the shared cache (nothing there to load); the second without one
+    first, second = shared[1], fit("lenet", ds, None)
     assert first.from_cache_ is False and second.from_cache_ is False
     for a, b in zip(first.model_.get_weights(), second.model_.get_weights(), strict=True):
         assert np.array_equal(a, b)
@@ -155,9 +168,9 @@ def test_two_fresh_trainings_are_identical(ds: Dataset, capfd: pytest.CaptureFix
 
 
 def test_model_cache_hit_shares_the_model_across_layers(
-    ds: Dataset, shared_cache: Cache, monkeypatch: pytest.MonkeyPatch
+    ds: Dataset, shared: tuple[Cache, KerasCNN], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    trained = fit("lenet", ds, shared_cache)
+    shared_cache, trained = shared  # trained into the cache, which held no model
     assert trained.from_cache_ is False
     assert trained.model_path_ is not None and trained.model_path_.suffix == ".keras"
     assert trained.model_path_.parent == shared_cache.root / "models"
@@ -180,11 +193,12 @@ def test_model_cache_hit_shares_the_model_across_layers(
 
 
 def test_corrupt_model_file_is_discarded_and_retrained(
-    ds: Dataset, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ds: Dataset, shared_cache: Cache, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    cache = Cache(tmp_path)
+    cache = Cache(shutil.copytree(shared_cache.root, tmp_path / "cache"))  # holds the model
     first = fit("lenet", ds, cache)
-    assert first.model_path_ is not None
+    assert first.from_cache_ is True and first.model_path_ is not None
+    assert first.model_path_.parent == cache.root / "models"
     X = first.transform(ds.images)
     first.model_path_.write_bytes(b"not a keras archive")
     with caplog.at_level(logging.WARNING):

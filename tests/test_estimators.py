@@ -1,7 +1,8 @@
 """The built-in plug-ins are scikit-learn estimators: scikit-learn's own checks, and the API uses.
 
-scikit-learn's estimator checks (``parametrize_with_checks``) run on every built-in plug-in that
-is cheap enough to fit dozens of times on tiny data:
+scikit-learn's estimator checks (``parametrize_with_checks``, marked ``ci``: CI runs them with
+``-m ci``, the default run leaves them out) run on every built-in plug-in that is cheap enough to
+fit dozens of times on tiny data:
 
 - ``raw``, ``sklearn``, ``faiss``, ``gmm`` at their defaults: every check passes.
 - ``hog`` at its defaults: the checks feed 2-D data 1 to 10 columns wide, read as one-row images
@@ -183,6 +184,7 @@ def expected_failed_checks(estimator: Any) -> dict[str, str]:
     return {}
 
 
+@pytest.mark.ci  # hundreds of cases: CI runs them (`-m ci`), the default run does not
 @parametrize_with_checks(
     _checked_estimators(), expected_failed_checks=expected_failed_checks, xfail_strict=True
 )

@@ -1,6 +1,9 @@
 """Hostile input, through the CLI in subprocesses: damaged results for ``report`` and ``compare``,
 damaged files the suite wrote itself (cache entries, the resume journal), a damaged checksum
-file, leftovers of a killed writer, SIGTERM, and a refused run that must create nothing."""
+file, leftovers of a killed writer, SIGTERM, and a refused run that must create nothing.
+
+The cases that run the CLI again in subprocesses (a run, or several) are marked ``ci``: CI runs
+them (``-m ci``), the default run keeps those that read the one good run (mostly in process)."""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, run_cli
+from conftest import ROOT, run_cli, seed_layouts
 
 from mnist_bench.cli import main
 from mnist_bench.core import vocabulary as words
@@ -48,6 +51,7 @@ def _one_line(done: subprocess.CompletedProcess[str]) -> str:
 @pytest.fixture(scope="module")
 def good(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("good")
+    seed_layouts("digits")
     done = run_cli("run", *SMALL, "--out", str(folder / "run"), "--cache-dir", str(folder / "c"))
     assert done.returncode == 0, done.stderr
     return folder / "run"
@@ -175,6 +179,7 @@ def _rows(out: Path) -> pd.DataFrame:
     return pd.read_csv(out / words.RESULTS)[columns]
 
 
+@pytest.mark.ci
 @pytest.mark.parametrize("damage", ["sidecar list", "nan", "rows", "timing"])
 def test_damaged_cache_entries_are_recomputed(good: Path, tmp_path: Path, damage: str) -> None:
     cache = _cache(good, tmp_path)
@@ -200,6 +205,7 @@ def test_damaged_cache_entries_are_recomputed(good: Path, tmp_path: Path, damage
     pd.testing.assert_frame_equal(_rows(tmp_path / "b"), _rows(good))
 
 
+@pytest.mark.ci
 @pytest.mark.parametrize(
     "journal", ["[1]\n", "{}\n", "\x00\xff\n", '{"config_hash": 5}\n', "HEADER\n[1]\n{}\n"]
 )
@@ -221,6 +227,7 @@ def _small_hash() -> str:
     return config.load(overrides={**overrides, "k": [9, 10], "seeds": [0, 1]}).hash()
 
 
+@pytest.mark.ci
 def test_damaged_journal_rows_are_recomputed(good: Path, tmp_path: Path) -> None:
     out, cache = _copy(good, tmp_path, "out"), _cache(good, tmp_path)
     # a journal of the same config: one good row, one with a wrong type, one torn, one a list
@@ -236,6 +243,7 @@ def test_damaged_journal_rows_are_recomputed(good: Path, tmp_path: Path) -> None
     pd.testing.assert_frame_equal(_rows(out), _rows(good))
 
 
+@pytest.mark.ci
 def test_a_sweep_is_resumed_whole_or_computed_again(good: Path, tmp_path: Path) -> None:
     """A cell's k sweep is scored in one product: a journal holding only part of it gets the
     whole sweep computed again (the same scores, bit for bit, as an uninterrupted run)."""
@@ -259,6 +267,7 @@ def test_a_sweep_is_resumed_whole_or_computed_again(good: Path, tmp_path: Path) 
         pd.testing.assert_frame_equal(got[scores], pd.read_csv(good / words.RESULTS)[scores])
 
 
+@pytest.mark.ci
 def test_a_damaged_checksum_file_is_one_line(tmp_path: Path) -> None:
     data = tmp_path / "mnist"
     shutil.copytree(ROOT / "data" / "mnist", data)
@@ -293,6 +302,7 @@ def test_npz_files_round_trip_and_a_failed_write_leaves_the_old_file(tmp_path: P
     assert [p.name for p in path.parent.iterdir()] == ["cell.npz"]  # no temporary left
 
 
+@pytest.mark.ci
 def test_temporaries_in_subfolders_are_removed(good: Path, tmp_path: Path) -> None:
     run = _copy(good, tmp_path)
     stale = [run / "montages" / ".x.png.abc123.tmp", run / "labels" / ".y.npz.def456.tmp"]
@@ -308,6 +318,7 @@ def test_temporaries_in_subfolders_are_removed(good: Path, tmp_path: Path) -> No
     assert not any(p.exists() for p in stale)
 
 
+@pytest.mark.ci
 def test_sigterm_is_handled_like_ctrl_c(tmp_path: Path) -> None:
     out, cache = tmp_path / "out", tmp_path / "c"
     args = ["--dataset", "mnist", "--limit", "3000", "--extractors", "raw,hog"]
@@ -337,6 +348,7 @@ def test_sigterm_is_handled_like_ctrl_c(tmp_path: Path) -> None:
     assert not (out / words.RESULTS).exists() and partial.exists()  # resumable
 
 
+@pytest.mark.ci
 def test_a_refused_run_creates_nothing(tmp_path: Path) -> None:
     out = tmp_path / "deep" / "out"
     for args in (
@@ -352,6 +364,7 @@ def test_a_refused_run_creates_nothing(tmp_path: Path) -> None:
         assert not (tmp_path / "deep").exists(), args
 
 
+@pytest.mark.ci
 def test_export_takes_the_longest_legal_file_name(tmp_path: Path) -> None:
     out = tmp_path / ("f" * 250 + ".npz")
     assert len(out.name.encode()) == 254
@@ -365,6 +378,7 @@ def test_export_takes_the_longest_legal_file_name(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+@pytest.mark.ci
 def test_a_kept_row_with_a_damaged_labels_file_is_recomputed(good: Path, tmp_path: Path) -> None:
     out, cache = _copy(good, tmp_path, "out"), _cache(good, tmp_path)
     rows = json.loads(pd.read_csv(out / words.RESULTS).to_json(orient="records"))
@@ -383,6 +397,7 @@ def test_a_kept_row_with_a_damaged_labels_file_is_recomputed(good: Path, tmp_pat
         assert len(npz["labels"]) == 1797
 
 
+@pytest.mark.ci
 def test_a_torn_linkage_file_is_a_warning_in_report_and_rewritten_by_a_run(
     good: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

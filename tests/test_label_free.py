@@ -12,7 +12,8 @@
 Everything runs on 400 of the 8x8 digits: a UMAP fit then costs about a second, after the
 20-40 s numba compilation umap-learn pays once per process, here and in the CLI's process. The
 CLI run therefore starts in the background when the module starts (:func:`grid_run`) and its
-test, last, only waits for it and reads what it wrote.
+test, last, only waits for it and reads what it wrote. That test is marked ``ci`` (CI runs it
+with ``-m ci``); the default run leaves it out, and then the CLI run is not started.
 """
 
 from __future__ import annotations
@@ -358,6 +359,7 @@ def grid_run(
         proc.wait()
 
 
+@pytest.mark.ci
 def test_grid_with_a_chain_and_a_mixture(
     grid_run: tuple[subprocess.Popen[bytes], Path] | None,
 ) -> None:

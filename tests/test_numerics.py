@@ -212,7 +212,7 @@ def test_lenet_features_are_the_same_on_a_lower_machine_when_pinned(tmp_path: Pa
     assert pinned == _export("lenet", 1200, "portable", True, tmp_path)
 
 
-@pytest.mark.slow
+@pytest.mark.ci
 @needs_level
 def test_umap_features_are_the_same_on_a_lower_machine_when_pinned(tmp_path: Path) -> None:
     """UMAP of 5,000 images (pynndescent's neighbour graph, above its exact-search size)."""

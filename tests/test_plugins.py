@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import run_cli
+from conftest import run_cli, seed_layouts
 
 PLUGIN_SRC = Path(__file__).parent / "data" / "example_plugin"
 DIST = "mnist-bench-example-plugin"
@@ -61,6 +61,7 @@ def test_list_does_not_import_the_plugins(plugin_env: dict[str, str]) -> None:
 
 
 def test_run_a_grid_with_the_plugins(plugin_env: dict[str, str], tmp_path: Path) -> None:
+    seed_layouts("digits")  # the map of the run, laid out in this process
     out = tmp_path / "out"
     done = run_cli(
         "run",

@@ -2,7 +2,8 @@
 
 Generated grid configs, generated CLI values and mutated results.csv files. The property, for
 every one: the exit status is 0, 1 or 2; no traceback; nothing is written outside ``--out``
-(and the cache folder the command was given). A few examples each by default; many more with
+(and the cache folder the command was given). A few examples each under ``-m ci`` (CI runs
+them; each example is a subprocess or two, so the default run leaves them out); many more with
 ``-m slow`` (``tox -e py -- -m slow tests/test_properties.py``).
 """
 
@@ -18,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_cli
+from conftest import run_cli, seed_layouts
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mnist_bench.core import vocabulary as words
 
-#: Examples per property in the default run, and under ``-m slow`` (``$MNIST_BENCH_EXAMPLES``).
+#: Examples per property under ``-m ci``, and under ``-m slow`` (``$MNIST_BENCH_EXAMPLES``).
 FAST, MANY = 5, int(os.environ.get("MNIST_BENCH_EXAMPLES", "150"))
 SETTINGS = {
     "deadline": None,
@@ -195,6 +196,7 @@ def _in_sandbox(
 def warm(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A good digits run and its cache (features and map layout), shared by every example."""
     folder = tmp_path_factory.mktemp("warm")
+    seed_layouts("digits")
     run, cache = folder / "run", folder / "cache"
     args = ["--dataset", "digits", "--extractors", "raw,pca", "--backends", "sklearn,gmm"]
     done = run_cli(
@@ -269,18 +271,21 @@ MUTATIONS = st.tuples(
 FLAG_SETS = st.dictionaries(st.sampled_from(FLAGS), FLAG_VALUES, min_size=1, max_size=2)
 
 
+@pytest.mark.ci
 @settings(max_examples=FAST, derandomize=True, **SETTINGS)
 @given(config=CONFIGS)
 def test_generated_configs(warm: tuple[Path, Path], tmp_path: Path, config: dict) -> None:
     _config_property(warm, tmp_path, config)
 
 
+@pytest.mark.ci
 @settings(max_examples=FAST, derandomize=True, **SETTINGS)
 @given(flags=FLAG_SETS)
 def test_generated_flags(warm: tuple[Path, Path], tmp_path: Path, flags: dict) -> None:
     _flags_property(warm, tmp_path, flags)
 
 
+@pytest.mark.ci
 @settings(max_examples=FAST, derandomize=True, **SETTINGS)
 @given(mutation=MUTATIONS)
 def test_mutated_results(warm: tuple[Path, Path], tmp_path: Path, mutation: tuple) -> None:

@@ -1,10 +1,15 @@
 """Reliability, driven through the CLI in subprocesses: bad input, kill and resume, concurrent
-runs on one cache, corrupt cache entries, identical reruns."""
+runs on one cache, corrupt cache entries, identical reruns.
+
+The grid runs (about ten seconds each) are marked ``ci``: CI runs them (``-m ci``), the default
+run keeps the refusals. They share what they can: one uninterrupted run to compare with, and one
+rerun whose filled cache the corrupt-entry case starts from."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import ROOT, lend_layouts, run_cli
+from conftest import ROOT, lend_layouts, run_cli, run_cli_all, seed_layouts
 
 from mnist_bench.clustering.metrics import METRICS
 
@@ -62,6 +67,7 @@ def _leftovers(*folders: Path) -> list[Path]:
 def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An uninterrupted run of GRID."""
     folder = tmp_path_factory.mktemp("reference")
+    seed_layouts("mnist", 2000)
     done = run_cli("run", *GRID, "--out", str(folder / "out"), "--cache-dir", str(folder / "c"))
     assert done.returncode == 0, done.stderr
     return folder / "out"
@@ -89,12 +95,21 @@ def _start(out: Path, cache: Path) -> subprocess.Popen[str]:
     )
 
 
-def test_rerun_gives_identical_metrics(reference: Path, tmp_path: Path) -> None:
-    done = run_cli("run", *GRID, "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "c"))
+@pytest.fixture(scope="module")
+def rerun(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """GRID run again from a cold cache of its own (``c`` beside the output folder)."""
+    folder = tmp_path_factory.mktemp("rerun")
+    done = run_cli("run", *GRID, "--out", str(folder / "out"), "--cache-dir", str(folder / "c"))
     assert done.returncode == 0, done.stderr
-    pd.testing.assert_frame_equal(_metrics(tmp_path / "out"), _metrics(reference))
+    return folder / "out"
 
 
+@pytest.mark.ci
+def test_rerun_gives_identical_metrics(reference: Path, rerun: Path) -> None:
+    pd.testing.assert_frame_equal(_metrics(rerun), _metrics(reference))
+
+
+@pytest.mark.ci
 def test_killed_run_resumes_to_the_same_results(reference: Path, tmp_path: Path) -> None:
     out, cache = tmp_path / "out", tmp_path / "cache"
     proc = _start(out, cache)
@@ -122,6 +137,7 @@ def test_killed_run_resumes_to_the_same_results(reference: Path, tmp_path: Path)
     assert _leftovers(out, cache) == []
 
 
+@pytest.mark.ci
 def test_two_runs_on_one_cache_both_finish_equal(reference: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     procs = [_start(tmp_path / f"out{i}", cache) for i in range(2)]
@@ -146,10 +162,10 @@ def _feature_entries(cache: Path) -> list[Path]:
     )
 
 
-def test_corrupt_cache_entry_is_recomputed(reference: Path, tmp_path: Path) -> None:
+@pytest.mark.ci
+def test_corrupt_cache_entry_is_recomputed(reference: Path, rerun: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
-    first = run_cli("run", *GRID, "--out", str(tmp_path / "a"), "--cache-dir", str(cache))
-    assert first.returncode == 0, first.stderr
+    shutil.copytree(rerun.parent / "c", cache)  # the cache a finished run of GRID filled
     entry = _feature_entries(cache)[0]
     entry.write_bytes(entry.read_bytes()[: entry.stat().st_size // 2])
     again = run_cli("run", *GRID, "--out", str(tmp_path / "b"), "--cache-dir", str(cache))
@@ -158,41 +174,60 @@ def test_corrupt_cache_entry_is_recomputed(reference: Path, tmp_path: Path) -> N
     pd.testing.assert_frame_equal(_metrics(tmp_path / "b"), _metrics(reference))
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["--limit", "5"], "--limit 5 is out of range.*between 10"),
-        (["--limit", "70001"], "--limit 70001 is out of range"),
-        (["--limit", "x"], "--limit must be an integer"),
-        (
-            ["--dataset", "digits", "--features", "raw", "--k", "1800"],
-            "k = 1800 is larger than the 1797 images",
-        ),
-        (["--seeds", "1.5"], "--seeds must be integers"),
-        (["--eval-k", "20", "--k", "1-14"], "eval_k 20 is outside"),
-    ],
-)
-def test_bad_run_arguments(tmp_path: Path, args: list[str], message: str) -> None:
+BAD_ARGUMENTS = [
+    (["--limit", "5"], "--limit 5 is out of range.*between 10"),
+    (["--limit", "70001"], "--limit 70001 is out of range"),
+    (["--limit", "x"], "--limit must be an integer"),
+    (
+        ["--dataset", "digits", "--features", "raw", "--k", "1800"],
+        "k = 1800 is larger than the 1797 images",
+    ),
+    (["--seeds", "1.5"], "--seeds must be integers"),
+    (["--eval-k", "20", "--k", "1-14"], "eval_k 20 is outside"),
+]
+
+
+@pytest.fixture(scope="module")
+def refused(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[tuple[str, ...], tuple[subprocess.CompletedProcess[str], Path]]:
+    """``run ARGS`` of each of :data:`BAD_ARGUMENTS` with a folder of its own (the output folder
+    ``out`` and the cache inside it), in subprocesses all started at once."""
+    folders = [tmp_path_factory.mktemp("bad") for _ in BAD_ARGUMENTS]
+    commands = [
+        ("run", *args, "--out", str(folder / "out"), "--cache-dir", str(folder))
+        for (args, _), folder in zip(BAD_ARGUMENTS, folders, strict=True)
+    ]
+    done = run_cli_all(commands)
+    keys = [tuple(args) for args, _ in BAD_ARGUMENTS]
+    return dict(zip(keys, zip(done, folders, strict=True), strict=True))
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_ARGUMENTS)
+def test_bad_run_arguments(
+    refused: dict[tuple[str, ...], tuple[subprocess.CompletedProcess[str], Path]],
+    args: list[str],
+    message: str,
+) -> None:
     import re
 
-    done = run_cli("run", *args, "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path))
+    done, folder = refused[tuple(args)]
     assert done.returncode == 2
     assert re.search(message, done.stderr.strip().splitlines()[-1]), done.stderr
     assert "Traceback" not in done.stderr
-    assert not (tmp_path / "out" / "results.csv").exists()
+    assert not (folder / "out" / "results.csv").exists()
 
 
 def test_config_file_errors(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("k = [1, 2\n")
-    done = run_cli("run", "--config", str(bad))
-    assert done.returncode == 2 and f"malformed TOML in {bad}" in done.stderr
     typo = tmp_path / "typo.toml"
     typo.write_text("seeds = [0]\nthread = 2\n")
-    done = run_cli("run", "--config", str(typo))
+    malformed, misspelt = run_cli_all([("run", "--config", str(path)) for path in (bad, typo)])
+    assert malformed.returncode == 2 and f"malformed TOML in {bad}" in malformed.stderr
     assert (
-        done.returncode == 2
-        and "unknown config key 'thread' (did you mean 'threads'?)" in done.stderr
+        misspelt.returncode == 2
+        and "unknown config key 'thread' (did you mean 'threads'?)" in misspelt.stderr
     )
 
 

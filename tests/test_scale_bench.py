@@ -12,6 +12,7 @@ import pytest
 from mnist_bench import scale_bench
 
 
+@pytest.mark.ci  # five child processes (the dataset, then one per measurement)
 def test_shared_start_rows_do_the_same_work(tmp_path: Path) -> None:
     out = tmp_path / "scale"
     args = ["--sizes", "3000", "--backends", "sklearn,faiss", "--threads", "1"]

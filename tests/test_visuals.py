@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import lend_layouts, seed_layouts
 
 from mnist_bench.cli import main
 from mnist_bench.data import datasets
@@ -29,6 +30,8 @@ def png_size(path: Path) -> tuple[int, int]:
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("visuals")
+    seed_layouts("digits")  # the 2-D map's layout (the maps are not this module's subject)
+    lend_layouts(folder / "cache")
     status = main(
         [
             "run",
