@@ -22,7 +22,7 @@ class PCA(BaseExtractor):
     same on every run with the same thread count.
     """
 
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"  # 2: the transform in float64
     requires: ClassVar[tuple[str, ...]] = ("scikit-learn", "numpy", "scipy")
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
@@ -55,10 +55,15 @@ class PCA(BaseExtractor):
         return int(self.n_components)
 
     def memory_bytes(self, n: int, image_shape: tuple[int, int]) -> int:
-        """The float32 rows and scikit-learn's centred copy of them; the covariance matrix."""
+        """The float32 rows and scikit-learn's centred copy of them; the covariance matrix (a
+        block's float64 copy for the transform is smaller than the centred copy)."""
         p = int(np.prod(image_shape))
         return 2 * n * p * 4 + p * p * 16
 
     def _transform(self, images: np.ndarray) -> np.ndarray:
+        # in float64, rounded to float32 once: a row's features then do not depend on where it
+        # falls in BLAS' blocks (in float32 they differed by an ulp with the row order, on some
+        # kernel sets)
+        rows = as_float_rows(images).astype(np.float64)
         with threadpool_limits(limits=self.threads or usable_cores()):
-            return self.pca_.transform(as_float_rows(images))
+            return self.pca_.transform(rows).astype(np.float32)
