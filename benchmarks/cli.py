@@ -1,8 +1,8 @@
 """The ``mnist-bench`` command line: ``list``, ``run``, ``report``, ``compare`` and ``export``.
 
-See DESIGN.md section 3. ``compare`` exits with status 1 when run B is worse than run A beyond
-the tolerance or the two runs do not cover the same cells
-(see :mod:`mnist_bench.reporting.compare`).
+``compare`` exits with status 1 when run B is worse than run A (a cell judged exactly beyond the
+tolerance, or judged as a draw below all of A's seeds) or the two runs do not cover the same
+cells (see :mod:`mnist_bench.reporting.compare`); ``compare --exact`` when any number differs.
 
 User errors (bad flags, configs or data) print one line on stderr and exit with status 2.
 

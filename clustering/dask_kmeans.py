@@ -23,7 +23,7 @@ per-centre sums and counts, computed in float32 with two matrix products, and th
 added in float64. dask-ml's own loop (``lloyd = "dask-ml"``) runs four graph layers per
 iteration and turns the data to float64 in every one (its centres are float64, so scikit-learn's
 ``pairwise_distances_argmin_min`` upcasts each block): 0.61 s per iteration against 0.17 s
-on 70,000 raw images of the scale set, 2 workers (see the README). Both stop like
+on 70,000 raw images of the scale set, 2 workers (docs/measurements.md). Both stop like
 scikit-learn's: when the centres' squared shift is at most ``tol`` times the data's mean
 feature variance (dask-ml's own ``tol`` is absolute: the backend scales it for either loop).
 

@@ -58,7 +58,7 @@ SHARED_SUFFIX = "@shared"
 ROW_KEY: tuple[str, ...] = ("dataset", "split", "extractor", "backend", "k", "seed")
 #: The columns that identify a cell (a row key without k and seed).
 CELL_KEY: tuple[str, ...] = ROW_KEY[:4]
-#: results.csv columns, in order (DESIGN.md section 3, then the facts the report uses).
+#: results.csv columns, in order (the contract's first, then the facts the report uses).
 COLUMNS: tuple[str, ...] = (
     "dataset",
     "split",

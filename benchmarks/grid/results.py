@@ -23,7 +23,7 @@ from mnist_bench.core import vocabulary as words
 from mnist_bench.core.atomic import atomic_open
 from mnist_bench.core.errors import UserError
 
-#: The columns a results.csv must have (DESIGN.md section 3, and what the report needs to know
+#: The columns a results.csv must have (the README's contract, and what the report needs to know
 #: which rows are the evaluation and which the sweep). The others have defaults.
 REQUIRED: tuple[str, ...] = (
     *words.COLUMNS[: words.COLUMNS.index("predict_s") + 1],
