@@ -53,7 +53,7 @@ if [ "${NATIVE:-0}" = 1 ]; then
   if "${bench[@]}" compare --exact "$work/native-here" "$work/native-lower" >"$work/native.md"; then
     die "without the pins the lower machine gave the same numbers: this check cannot tell"
   fi
-  say "without the pins the numbers differ: $(grep -c '^- row' "$work/native.md" || true) differences listed (first 12) in $work/native.md"
+  say "without the pins the numbers differ: $(grep -m1 'numbers differ' "$work/native.md" | sed 's/^- //')"
 fi
 run portable here
 run portable lower

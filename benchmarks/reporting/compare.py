@@ -592,11 +592,13 @@ def exact(dir_a: Path, dir_b: Path) -> Comparison:
             if not (va == vb or (_missing(va) and _missing(vb))):
                 result.worse.append(f"row {_key_text(row)}: {column} {va!r} in A, {vb!r} in B")
     verdict = "identical" if not result.status else "differ"
+    rows_differing = len({w.split(": ", 1)[0] for w in result.worse})
     lines = [
         "# mnist-bench compare --exact",
         "",
         f"- **A**: `{dir_a}`, **B**: `{dir_b}`: {len(both)} rows in both, compared bit for bit "
         f"on {len(columns)} columns ({', '.join(columns)}).",
+        f"- {len(result.worse)} numbers differ, in {rows_differing} of the {len(both)} rows.",
         "",
         f"**Result: {verdict}** (exit status {result.status})",
         "",
