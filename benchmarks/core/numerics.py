@@ -232,15 +232,27 @@ def in_effect() -> bool:
     )
 
 
+def other_openblas() -> str | None:
+    """The OpenBLAS kernel set the environment holds every OpenBLAS to, where it is not the
+    level's (``OPENBLAS_CORETYPE``, never changed by the suite), else None."""
+    kernels = _STATE.kept.get("OPENBLAS_CORETYPE")
+    return kernels if kernels and kernels.lower() != OPENBLAS_KERNELS.lower() else None
+
+
+def portable() -> bool:
+    """Whether this process computes as every portable machine does: the pins in effect, and
+    OpenBLAS on the level's kernels (the rows' ``pinned``)."""
+    return in_effect() and other_openblas() is None
+
+
 def fingerprint() -> str:
     """What the cache keys name of the kernels: ``portable:x86-64-v3`` where every pin holds
     (the same on any machine; with ``:openblas=NAME`` where the environment holds OpenBLAS to
     other kernels than Haswell), else ``native:`` and a digest of the CPU's model and flags and of
     the variables that choose kernels (:data:`KERNEL_VARIABLES`) as this process has them."""
     if in_effect():
-        kernels = _STATE.kept.get("OPENBLAS_CORETYPE", OPENBLAS_KERNELS)
-        other = "" if kernels.lower() == OPENBLAS_KERNELS.lower() else f":openblas={kernels}"
-        return f"{PORTABLE}:{LEVEL}{other}"
+        other = other_openblas()
+        return f"{PORTABLE}:{LEVEL}" + (f":openblas={other}" if other else "")
     flags = " ".join(sorted(cpu_flags()))
     chosen = sorted((v, os.environ[v]) for v in KERNEL_VARIABLES if v in os.environ)
     digest = hashlib.sha256(f"{cpu_model()}|{flags}|{chosen}".encode()).hexdigest()[:12]
@@ -253,7 +265,7 @@ def record() -> dict[str, Any]:
     return {
         "mode": state.mode,
         "level": LEVEL if state.mode == PORTABLE else None,
-        "pinned": in_effect(),
+        "pinned": portable(),
         "fingerprint": fingerprint(),
         "set": dict(state.set),
         "replaced": dict(state.replaced),
@@ -275,6 +287,11 @@ def _unpinned_reason(state: State) -> str | None:
         return state.unpinned
     if state.loaded_before:
         return f"{', '.join(state.loaded_before)} loaded before the pins were set"
+    if other_openblas():
+        return (
+            f"the environment holds OpenBLAS to its {other_openblas()} kernels "
+            "(OPENBLAS_CORETYPE, which the suite never changes)"
+        )
     return None
 
 

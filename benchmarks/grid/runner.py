@@ -408,7 +408,7 @@ def run_grid(
                             "deterministic": feats.deterministic,
                             "features_sha256": (feats.meta.get("sha256") or "")[:16] or None,
                             "pinned": feats.deterministic
-                            and numerics.in_effect()
+                            and numerics.portable()
                             and feats.unpinned is None,
                             "extractor_steps": " → ".join(feats.steps)
                             if len(feats.steps) > 1
