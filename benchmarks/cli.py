@@ -254,11 +254,13 @@ def cmd_export(args: argparse.Namespace) -> None:
 
     dataset, limit = args.dataset, _int(args.limit, "--limit")
     params: dict = {}
+    threads = None
     if args.config is not None:
         cfg = config.load(args.config, {})
         params = cfg.extractors.get(args.extractor, {})
         dataset = dataset or cfg.dataset
         limit = limit if limit is not None else cfg.limit
+        threads = cfg.threads_in_use
     meta = export(
         args.extractor,
         args.out,
@@ -267,6 +269,7 @@ def cmd_export(args: argparse.Namespace) -> None:
         fmt=args.format,
         cache_dir=args.cache_dir,
         params=params,
+        threads=threads,
     )
     source = "read from the cache" if meta["from_cache"] else "computed and cached"
     print(

@@ -191,8 +191,15 @@ class GridConfig(BaseModel):
         return self.threads or usable_cores()
 
     def steps(self, name: str) -> list[tuple[str, dict[str, Any]]]:
-        """The chain of extractor ``name``: ``[(plug-in, parameters), ...]`` (one step if plain)."""
-        return chain_steps(name, self.extractors[name])
+        """The chain of extractor ``name``: ``[(plug-in, parameters), ...]`` (one step if plain).
+
+        A step whose plug-in takes ``threads`` gets the grid's (:attr:`threads_in_use`), unless
+        its own table sets a count (``threads = 0`` there means the grid's too).
+        """
+        return [
+            (step, with_threads(step, params, self.threads_in_use))
+            for step, params in chain_steps(name, self.extractors[name])
+        ]
 
     def runs(self, backend: str, extractor: str) -> bool:
         """Whether ``backend`` runs on ``extractor`` (``backend_extractors`` may limit it)."""
@@ -258,6 +265,14 @@ def _one_line(exc: ValidationError, where: str, flags: frozenset[str]) -> str:
     shown = repr(value) if not isinstance(value, dict | list) or len(repr(value)) < 80 else ""
     got = f", got {shown}" if shown and error["type"] != "value_error" else ""
     return f"{place}: {message}{got}"
+
+
+def with_threads(step: str, params: dict[str, Any], threads: int) -> dict[str, Any]:
+    """``params`` of extractor ``step``, with ``threads`` where the plug-in takes a thread count
+    and ``params`` sets none (or 0)."""
+    if params.get("threads") or "threads" not in features.make(step).get_params():
+        return params
+    return {**params, "threads": threads}
 
 
 def chain_steps(name: str, table: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:

@@ -30,7 +30,7 @@ from mnist_bench import features
 from mnist_bench.core import numerics
 from mnist_bench.core.cache import Cache, finite_rows, make_key
 from mnist_bench.core.errors import UserError
-from mnist_bench.core.system import say
+from mnist_bench.core.system import say, usable_cores
 from mnist_bench.data import datasets
 from mnist_bench.grid.chunks import transform_blocks
 
@@ -71,11 +71,15 @@ def _version(dist: str) -> str | None:
 
 
 def describe(name: str, params: dict[str, Any]) -> dict[str, Any]:
-    """What determines a step's output: its name, full parameters, code and library versions."""
+    """What determines a step's output: its name, full parameters (a thread count of 0 named as
+    the cores it means), code and library versions."""
     extractor = features.make(name, **params)
+    full = extractor.get_params()
+    if full.get("threads") == 0:
+        full["threads"] = usable_cores()
     return {
         "extractor": name,
-        "params": extractor.get_params(),
+        "params": full,
         "version": extractor.version,
         "packages": {dist: _version(dist) for dist in extractor.requires},
     }

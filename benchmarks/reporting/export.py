@@ -27,8 +27,9 @@ import pandas as pd
 from mnist_bench.core.atomic import atomic_open
 from mnist_bench.core.cache import Cache, default_cache_dir
 from mnist_bench.core.errors import UserError
+from mnist_bench.core.system import usable_cores
 from mnist_bench.data import datasets
-from mnist_bench.grid.config import chain_steps
+from mnist_bench.grid.config import chain_steps, with_threads
 from mnist_bench.grid.extraction import extract
 
 FORMATS = ("parquet", "csv", "npz")
@@ -72,6 +73,7 @@ def export(
     fmt: str | None = None,
     cache_dir: Path | None = None,
     params: dict[str, Any] | None = None,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Write the features of extractor ``name`` for every image of ``dataset`` to ``out``.
 
@@ -79,6 +81,8 @@ def export(
     ----------
     name : extractor (see ``mnist-bench list``), or a chain's name.
     params : its keyword parameters (a chain's: ``steps`` and each step's table).
+    threads : the thread count of every step that takes one and sets none (a grid's
+        ``threads``; default: all usable cores).
     out : file to write. fmt : ``parquet``, ``csv`` or ``npz`` (default: from ``out``'s suffix).
     dataset, limit : the dataset, and the size of its stratified subset (``None``: all images).
     cache_dir : the feature cache (default: that of ``mnist-bench run``).
@@ -95,7 +99,9 @@ def export(
         raise UserError(f"--out {out} is a folder; name the file to write")
     ds = datasets.load(dataset, limit)
     cache = Cache(cache_dir or default_cache_dir())
-    feats = extract(ds, chain_steps(name, dict(params or {})), cache, name=name)
+    count = threads or usable_cores()
+    steps = [(s, with_threads(s, p, count)) for s, p in chain_steps(name, dict(params or {}))]
+    feats = extract(ds, steps, cache, name=name)
     X = feats.X
     meta = {
         "extractor": name,
