@@ -20,11 +20,10 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.metrics import pairwise_distances_argmin
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_array, check_is_fitted
 from threadpoolctl import threadpool_limits
 
-from mnist_bench.core.params import ChecksBooleans
+from mnist_bench.core.params import ChecksBooleans, Interval
 from mnist_bench.core.vocabulary import MAX_SEED, OBJECTIVES
 
 

@@ -45,10 +45,10 @@ from numbers import Integral, Real
 from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions
 from threadpoolctl import threadpool_limits
 
 from mnist_bench.clustering.base import BaseBackend, as_centres
+from mnist_bench.core.params import Interval, StrOptions
 
 #: Target size of one chunk of rows sent to a worker.
 CHUNK_BYTES = 32 << 20

@@ -10,9 +10,9 @@ from numbers import Integral
 from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions
 
 from mnist_bench.clustering.base import BaseBackend, as_centres
+from mnist_bench.core.params import Interval, StrOptions
 
 #: ``init`` values besides an array of centres: FAISS' own start (a seeded random sample of
 #: the points).

@@ -6,11 +6,11 @@ from numbers import Integral, Real
 from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from mnist_bench.clustering.base import BaseBackend, as_rows
+from mnist_bench.core.params import Interval, StrOptions
 
 
 class GMM(BaseBackend):

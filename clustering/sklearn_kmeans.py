@@ -11,9 +11,9 @@ from numbers import Integral, Real
 from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions
 
 from mnist_bench.clustering.base import BaseBackend, as_centres
+from mnist_bench.core.params import Interval, StrOptions
 
 #: ``algorithm`` values (scikit-learn's KMeans).
 ALGORITHMS = ("lloyd", "elkan")

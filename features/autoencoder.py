@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
+from mnist_bench.core.params import Interval
 from mnist_bench.core.system import say, usable_cores
 from mnist_bench.features.base import BaseExtractor, as_float_rows
 from mnist_bench.features.keras_cnn import (

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from sklearn.utils._param_validation import StrOptions
-
+from mnist_bench.core.params import StrOptions
 from mnist_bench.features.keras_cnn import KerasCNN
 
 

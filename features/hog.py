@@ -12,8 +12,8 @@ from numbers import Integral
 from typing import ClassVar
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions
 
+from mnist_bench.core.params import Interval, StrOptions
 from mnist_bench.features.base import BaseExtractor
 
 _EPS = 1e-5

@@ -34,12 +34,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from mnist_bench.core import numerics
 from mnist_bench.core.atomic import atomic_path
 from mnist_bench.core.cache import make_key
+from mnist_bench.core.params import Interval, StrOptions
 from mnist_bench.core.system import say, usable_cores
 from mnist_bench.core.vocabulary import MAX_SEED
 from mnist_bench.features.base import BaseExtractor

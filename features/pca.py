@@ -6,9 +6,9 @@ from numbers import Integral
 from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.utils._param_validation import Interval
 from threadpoolctl import threadpool_limits
 
+from mnist_bench.core.params import Interval
 from mnist_bench.core.system import usable_cores
 from mnist_bench.features.base import BaseExtractor, as_float_rows
 

@@ -9,8 +9,8 @@ from types import ModuleType
 from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions
 
+from mnist_bench.core.params import Interval, StrOptions
 from mnist_bench.core.system import usable_cores
 from mnist_bench.core.vocabulary import MAX_SEED
 from mnist_bench.features.base import BaseExtractor, as_float_rows, as_images

@@ -54,11 +54,11 @@ import pytest
 from sklearn.base import clone
 from sklearn.datasets import make_blobs
 from sklearn.pipeline import make_pipeline
-from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from mnist_bench import clustering, features
 from mnist_bench.clustering.base import bic
+from mnist_bench.core.params import InvalidParameterError
 from mnist_bench.core.vocabulary import OBJECTIVES
 from mnist_bench.data.datasets import Dataset, load
 from mnist_bench.features.hog import HOG

@@ -207,23 +207,25 @@ def _export(extractor: str, limit: int, mode: str, lower: bool, folder: Path) ->
         return hashlib.sha256(npz["features"].tobytes()).hexdigest()
 
 
+def _same_when_pinned(extractor: str, limit: int, folder: Path) -> None:
+    """Other features on the lower machine without the pins, the same with them."""
+    here = _export(extractor, limit, "native", False, folder)
+    assert here != _export(extractor, limit, "native", True, folder)
+    pinned = _export(extractor, limit, "portable", False, folder)
+    assert pinned == _export(extractor, limit, "portable", True, folder)
+
+
 @needs_level
 def test_lenet_features_are_the_same_on_a_lower_machine_when_pinned(tmp_path: Path) -> None:
     """oneDNN's ISA changes TensorFlow's training (a 1,200-image LeNet); the pins hold it."""
-    here = _export("lenet", 1200, "native", False, tmp_path)
-    assert here != _export("lenet", 1200, "native", True, tmp_path)
-    pinned = _export("lenet", 1200, "portable", False, tmp_path)
-    assert pinned == _export("lenet", 1200, "portable", True, tmp_path)
+    _same_when_pinned("lenet", 1200, tmp_path)
 
 
 @pytest.mark.ci
 @needs_level
 def test_umap_features_are_the_same_on_a_lower_machine_when_pinned(tmp_path: Path) -> None:
     """UMAP of 5,000 images (pynndescent's neighbour graph, above its exact-search size)."""
-    here = _export("umap", 5000, "native", False, tmp_path)
-    assert here != _export("umap", 5000, "native", True, tmp_path)
-    pinned = _export("umap", 5000, "portable", False, tmp_path)
-    assert pinned == _export("umap", 5000, "portable", True, tmp_path)
+    _same_when_pinned("umap", 5000, tmp_path)
 
 
 def test_openblas_kernels_the_environment_chose_are_named_in_the_fingerprint(monkeypatch) -> None:

@@ -1,4 +1,9 @@
-"""A check the plug-in base classes add to scikit-learn's parameter validation.
+"""The plug-ins' parameter constraints: scikit-learn's vocabulary for them, and a check added to it.
+
+``Interval``, ``StrOptions`` and ``InvalidParameterError`` are scikit-learn's own (its estimators
+declare ``_parameter_constraints`` with them), kept in the private module
+``sklearn.utils._param_validation``: every plug-in imports them from here, so a move in
+scikit-learn is mended in this one place.
 
 scikit-learn's ``Interval(Integral, ...)`` and ``Interval(Real, ...)`` accept ``True`` and
 ``False``, since a bool is an int in Python: ``n_init = true`` in a grid TOML would silently
@@ -12,7 +17,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
+
+__all__ = ["ChecksBooleans", "Interval", "InvalidParameterError", "StrOptions", "refuse_booleans"]
 
 #: Constraints under which a boolean is a valid value.
 _TAKES_BOOLEANS = ("boolean", "no_validation")

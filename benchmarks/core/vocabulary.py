@@ -137,8 +137,6 @@ NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+@-]{0,63}")
 #: The largest seed: every library takes it (numpy, scikit-learn, FAISS and TensorFlow take a
 #: signed 32-bit seed).
 MAX_SEED = 2**31 - 1
-#: The columns whose values become parts of file names.
-NAME_COLUMNS: tuple[str, ...] = ("split", "extractor", "backend")
 
 
 def is_name(value: object) -> bool:

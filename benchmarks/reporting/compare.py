@@ -139,6 +139,26 @@ def _sort(sign: int, metric: str, worse: list[str], better: list[str], missing: 
         better.append(metric)
 
 
+def _flag(
+    what: str,
+    worse: list[str],
+    missing: list[str],
+    better: list[str],
+    flags: list[str],
+    result: Comparison,
+) -> None:
+    """Say what got worse, went missing or got better: in the table's ``flags``, and in
+    ``result`` (worse and missing make the status 1)."""
+    if worse:
+        flags.append("worse: " + ", ".join(worse))
+        result.worse.append(f"{what}: {', '.join(worse)}")
+    if missing:
+        flags.append("missing: " + ", ".join(missing))
+        result.worse.append(f"{what}: no value for {', '.join(missing)}")
+    if better:
+        flags.append("better: " + ", ".join(better))
+
+
 def _time(a: float, b: float, band: float) -> tuple[str, str | None]:
     """``(text, flag)`` of two times: ``a → b (×ratio)``, flagged outside the noise band."""
     if _missing(a) or _missing(b):
@@ -363,14 +383,7 @@ def _cells(
         fit, fit_flag = _time(ga.fit_s.median(), gb.fit_s.median(), band)
         ext, ext_flag = _time(ga.extract_s.iloc[0], gb.extract_s.iloc[0], band)
         what = "mean over seeds" if why is None else "headline against A's seeds"
-        if worse:
-            flags.append("worse: " + ", ".join(worse))
-            result.worse.append(f"{label} ({what}): {', '.join(worse)}")
-        if missing:
-            flags.append("missing: " + ", ".join(missing))
-            result.worse.append(f"{label} ({what}): no value for {', '.join(missing)}")
-        if better:
-            flags.append("better: " + ", ".join(better))
+        _flag(f"{label} ({what})", worse, missing, better, flags, result)
         if fit_flag:
             flags.append(f"fit {fit_flag}")
         if ext_flag:
@@ -457,14 +470,7 @@ def _rows(
         why = judged.get(tuple(row[c] for c in CELL))
         if why is not None:  # a draw: listed with --all-rows, judged by its cell
             worse, better = [], []
-        if worse:
-            flags.append("worse: " + ", ".join(worse))
-            result.worse.append(f"row {_key_text(row)}: {', '.join(worse)}")
-        if missing:
-            flags.append("missing: " + ", ".join(missing))
-            result.worse.append(f"row {_key_text(row)}: no value for {', '.join(missing)}")
-        if better:
-            flags.append("better: " + ", ".join(better))
+        _flag(f"row {_key_text(row)}", worse, missing, better, flags, result)
         listed = bool(flags)  # rows flagged only for their time are counted, not listed
         if why is not None:
             flags.append("draw")

@@ -37,7 +37,6 @@ from mnist_bench.reporting import plots
 
 log = logging.getLogger(__name__)
 
-LABELS = "labels"
 #: Images per cluster row of a montage.
 N_SAMPLES = 12
 #: Seed of the random choice of montage images (fixed, so a re-render draws the same images).
