@@ -22,6 +22,7 @@ from pathlib import Path
 
 from mnist_bench.core import numerics
 from mnist_bench.core.errors import UserError
+from mnist_bench.core.system import native_noise_filtered
 
 DEFAULT_OUT = Path("reports/latest")
 
@@ -293,7 +294,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         # before any numeric library is imported: they choose their kernels when they load
-        with numerics.pinned(numerics.choose_mode(getattr(args, "numerics", None))):
+        with (
+            numerics.pinned(numerics.choose_mode(getattr(args, "numerics", None))),
+            native_noise_filtered(),
+        ):
             return _dispatch(args)
     except UserError as exc:
         print(f"mnist-bench: error: {exc}", file=sys.stderr)

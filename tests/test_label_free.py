@@ -257,10 +257,13 @@ def test_chain_table_parses_into_steps() -> None:
         },
         backends={"sklearn": {}, "gmm": {"covariance_type": "diag"}},
         backend_extractors={"gmm": ["pu", "n2d"]},
+        threads=1,
     )
-    assert cfg.steps("pca") == [("pca", {"n_components": 10})]
-    assert cfg.steps("pu") == [("pca", {"n_components": 10}), ("umap", {})]
-    assert cfg.steps("n2d") == [("autoencoder", {}), ("umap", {"n_neighbors": 10})]
+    # every step that takes a thread count gets the grid's
+    one = {"threads": 1}
+    assert cfg.steps("pca") == [("pca", {"n_components": 10, **one})]
+    assert cfg.steps("pu") == [("pca", {"n_components": 10, **one}), ("umap", one)]
+    assert cfg.steps("n2d") == [("autoencoder", one), ("umap", {"n_neighbors": 10, **one})]
     assert config.chain_steps("x", {"steps": ["pca"]}) == [("pca", {})]
     # backend_extractors limits gmm; other backends run on every extractor
     assert [cfg.runs("gmm", e) for e in ("pca", "pu", "n2d")] == [False, True, True]
