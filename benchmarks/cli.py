@@ -1,4 +1,5 @@
-"""The ``mnist-bench`` command line: ``list``, ``run``, ``report``, ``compare`` and ``export``.
+"""The ``mnist-bench`` command line: ``list``, ``run``, ``report``, ``compare``, ``export``
+and ``scale`` (the scale study, :mod:`mnist_bench.grid.scale`).
 
 ``compare`` exits with status 1 when run B is worse than run A (a cell judged exactly beyond the
 tolerance, or judged as a draw below all of A's seeds) or the two runs do not cover the same
@@ -114,7 +115,28 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", type=Path, required=True, help="the file to write")
     export.add_argument("--cache-dir", type=Path, help="cache folder (~/.cache/mnist-bench)")
     _numerics_flag(export)
+    _scale_parser(sub)
     return parser
+
+
+def _scale_parser(sub: argparse._SubParsersAction) -> None:
+    """``scale``: its flags override ``benchmarks/configs/scale.toml`` (or ``--config``)."""
+    scale = sub.add_parser("scale", help="time and memory of extraction + k-means against N")
+    scale.add_argument("--config", type=Path, help="the study's TOML (configs/scale.toml)")
+    scale.add_argument("--sizes", help="N values, comma-separated (70000,250000,1000000)")
+    scale.add_argument("--backends", type=_names, help="backends, comma-separated")
+    scale.add_argument("--extractor", "--features", dest="extractor", help="one extractor (raw)")
+    scale.add_argument("--threads", help="threads of every library call (2; 0: all cores)")
+    scale.add_argument("--timeout", help="seconds one measurement may take (600)")
+    scale.add_argument("--iterations", help="Lloyd iterations from the shared start (25)")
+    scale.add_argument(
+        "--out", type=Path, default=Path("reports/scale"), help="output folder (reports/scale)"
+    )
+    scale.add_argument("--cache-dir", type=Path, help="cache folder (~/.cache/mnist-bench)")
+    scale.add_argument("--render", action="store_true", help="only re-render OUT/REPORT.md")
+    scale.add_argument("--one", nargs=2, metavar=("N", "BACKEND"), help=argparse.SUPPRESS)
+    scale.add_argument("--generate", metavar="N", help=argparse.SUPPRESS)
+    _numerics_flag(scale)
 
 
 def _numerics_flag(parser: argparse.ArgumentParser) -> None:
@@ -158,13 +180,9 @@ def cmd_run(args: argparse.Namespace) -> None:
     from mnist_bench.core.cache import Cache, default_cache_dir
     from mnist_bench.core.clock import PICTURES, REPORT, STARTUP, Clock, process_age
     from mnist_bench.grid import config
-    from mnist_bench.grid.runner import (
-        load_dataset,
-        output_folder,
-        prepare,
-        run_grid,
-        write_timeshare,
-    )
+    from mnist_bench.grid.checks import load_dataset, prepare
+    from mnist_bench.grid.record import output_folder, write_timeshare
+    from mnist_bench.grid.runner import run_grid
     from mnist_bench.reporting import pictures, plots, timeshare
     from mnist_bench.reporting.report import render
 
@@ -210,12 +228,17 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 def cmd_report(args: argparse.Namespace) -> None:
     from mnist_bench.core.cache import Cache, default_cache_dir
-    from mnist_bench.grid.runner import output_folder
+    from mnist_bench.grid.record import output_folder
+    from mnist_bench.grid.scale_config import is_scale_folder
+    from mnist_bench.reporting import scale
     from mnist_bench.reporting.report import render
 
     if not (args.dir / "results.csv").is_file():
         render(args.dir)  # says what is missing, and creates nothing
     with output_folder(args.dir):  # the run's lock; removes what killed writers left behind
+        if is_scale_folder(args.dir):
+            print(f"wrote {scale.render(args.dir)}")
+            return
         print(f"wrote {render(args.dir, Cache(args.cache_dir or default_cache_dir()))}")
 
 
@@ -279,6 +302,41 @@ def cmd_export(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_scale(args: argparse.Namespace) -> None:
+    """The scale study (:mod:`mnist_bench.grid.scale`), or one of its measurements (``--one``,
+    ``--generate``: a JSON line on stdout), or ``--render`` its report again."""
+    import json
+
+    from mnist_bench.core.cache import default_cache_dir
+    from mnist_bench.grid import config, scale, scale_config
+    from mnist_bench.grid.record import output_folder
+    from mnist_bench.reporting.scale import render
+
+    cfg = scale_config.load(
+        args.config,
+        {
+            "sizes": config.parse_ints(args.sizes, "--sizes") if args.sizes else None,
+            "backends": args.backends,
+            "extractor": args.extractor,
+            "threads": _int(args.threads, "--threads"),
+            "timeout": _float(args.timeout, "--timeout") if args.timeout else None,
+            "iterations": _int(args.iterations, "--iterations"),
+        },
+    )
+    study = scale.Study(
+        cfg, args.out, args.cache_dir or default_cache_dir(), numerics.choose_mode(args.numerics)
+    )
+    if args.one or args.generate:
+        print(json.dumps(scale.child(study, args.one, _int(args.generate, "--generate"))))
+        return
+    with output_folder(args.out):
+        if args.render:
+            scale.keep_settings(study)
+        else:
+            scale.run(study)
+        print(f"wrote {render(args.out)}")
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM, handled as Ctrl-C is: temporaries removed on the way out, a resume hint."""
 
@@ -327,6 +385,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return cmd_compare(args)
     elif args.command == "export":
         cmd_export(args)
+    elif args.command == "scale":
+        cmd_scale(args)
     else:
         cmd_report(args)
     return 0

@@ -140,10 +140,10 @@ def test_a_mixture_plugin_missing_what_its_objective_needs_is_one_clear_error(
     blobs: tuple[np.ndarray, np.ndarray], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from mnist_bench.core.errors import UserError
-    from mnist_bench.grid import config, runner
+    from mnist_bench.grid import config, execute
 
     monkeypatch.setattr(
-        runner.clustering, "make", lambda name, **p: _MixtureWithoutParameterCount(**p)
+        config.clustering, "make", lambda name, **p: _MixtureWithoutParameterCount(**p)
     )
     X, y = blobs
     with pytest.raises(
@@ -151,7 +151,7 @@ def test_a_mixture_plugin_missing_what_its_objective_needs_is_one_clear_error(
         match=r"backend 'mix' names objective 'log_likelihood' but does "
         r"not define score\(X\) and n_parameters\(\)",
     ):
-        runner.fit_one(X, y, "mix", {}, 2, 0, 1)
+        execute.fit_one(X, y, "mix", {}, 2, 0, 1)
     # and a grid naming it is refused when its config is read, before any work
     grid = {"dataset": "digits", "extractors": {"raw": {}}, "backends": {"sklearn": {}}}
     with pytest.raises(
@@ -164,6 +164,6 @@ def test_a_mixture_plugin_missing_what_its_objective_needs_is_one_clear_error(
     monkeypatch.setattr(
         _MixtureWithoutParameterCount, "n_parameters", lambda self: 5, raising=False
     )
-    row, labels = runner.fit_one(X, y, "mix", {}, 2, 0, 1)
+    row, labels = execute.fit_one(X, y, "mix", {}, 2, 0, 1)
     assert row["objective_value"] == 0.0 and row["bic"] == pytest.approx(5 * np.log(len(X)))
     assert labels.shape == (len(X),)

@@ -13,6 +13,7 @@ import contextlib
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 LIBRARY = "library"
@@ -56,6 +57,24 @@ def process_age() -> float | None:
         return None
 
 
+@dataclass
+class Span:
+    """The seconds one timed block took (set when the block ends)."""
+
+    seconds: float = 0.0
+
+
+@contextlib.contextmanager
+def timed() -> Iterator[Span]:
+    """Time the block: the :class:`Span` it gives holds its seconds once it ends (or raises)."""
+    span = Span()
+    start = time.perf_counter()
+    try:
+        yield span
+    finally:
+        span.seconds = time.perf_counter() - start
+
+
 class Clock:
     """Seconds per (stage, side), in the order the stages were first seen."""
 
@@ -73,13 +92,15 @@ class Clock:
             self.notes[stage] = note
 
     @contextlib.contextmanager
-    def stage(self, stage: str, side: str = SUITE, note: str | None = None) -> Iterator[None]:
-        """Time the block and add it to ``stage`` (also when the block raises)."""
-        start = time.perf_counter()
+    def stage(self, stage: str, side: str = SUITE, note: str | None = None) -> Iterator[Span]:
+        """Time the block and add it to ``stage`` (also when the block raises); the
+        :class:`Span` it gives holds the block's seconds once the block is over."""
+        span = Span()
         try:
-            yield
+            with timed() as span:
+                yield span
         finally:
-            self.add(stage, time.perf_counter() - start, side, note)
+            self.add(stage, span.seconds, side, note)
 
     def total(self, side: str) -> float:
         return sum(sides[side] for sides in self.stages.values())

@@ -52,7 +52,8 @@ K_SCORE_HEADERS: dict[str, str] = {
 #: Values of the ``init`` column: the backend's own start (its k-means++, FAISS' random
 #: sample, ...), or k-means++ centres drawn once and shared by every backend (``[shared_starts]``
 #: in the config), whose rows name the backend ``{backend}@shared``.
-INITS: tuple[str, ...] = ("own", "shared")
+OWN, SHARED = "own", "shared"
+INITS: tuple[str, ...] = (OWN, SHARED)
 SHARED_SUFFIX = "@shared"
 #: The columns that identify a row of results.csv (one row per key).
 ROW_KEY: tuple[str, ...] = ("dataset", "split", "extractor", "backend", "k", "seed")
@@ -113,6 +114,25 @@ NUMBER_COLUMNS: tuple[str, ...] = (
 #: Each backend's objective (the ``objective`` column): what its own restarts would pick the best
 #: start by, and in which direction. ``objective_value`` holds it for every row.
 OBJECTIVES: dict[str, str] = {"wcss": "min", "log_likelihood": "max"}
+
+#: The scale study's results.csv (``mnist-bench scale``), columns in order: one row per (N,
+#: backend, extractor), :data:`SCALE_KEY`; a ``BACKEND@shared`` row starts from the shared
+#: k-means++ centres. ``status`` is one of :data:`SCALE_STATUSES`; ``generate_s`` is the time that
+#: made (or loaded) the N images, ``start_s`` the shared start's; ``feature_mb`` the features' size.
+SCALE_COLUMNS: tuple[str, ...] = (
+    "n", "backend", "extractor", "status", "total_s", "extract_s", "fit_s", "predict_s",
+    "peak_rss_mb", "feature_mb", "purity", "n_iter", "threads", "generate_s", "s_per_iter",
+    "wcss", "start_s",
+)  # fmt: skip
+SCALE_KEY: tuple[str, ...] = ("n", "backend", "extractor")
+#: How a scale measurement ended: finished; killed at the timeout or by the kernel (out of
+#: memory); not run, because the backend did not finish a smaller N; failed (``failed (ERROR)``).
+SCALE_STATUSES: tuple[str, ...] = ("ok", "timeout", "oom-killed", "skipped", "failed")
+#: A scale folder's settings (the study's config, thread count and numerics): it marks the folder.
+SCALE_SETTINGS = "scale.json"
+SCALE_PLOT = "scale.png"
+#: The machine's streaming bandwidth, measured once per scale folder (the floor of an iteration).
+BANDWIDTH = "bandwidth.json"
 
 # Output files of a run folder.
 RESULTS = "results.csv"

@@ -18,14 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from mnist_bench import clustering, features
+from mnist_bench import features
 from mnist_bench.core.cache import Cache
 from mnist_bench.core.errors import UserError
 from mnist_bench.core.memory import Available, available, gb
 from mnist_bench.core.vocabulary import cell_label
 from mnist_bench.data.datasets import Dataset
 from mnist_bench.features.base import rows_shape
-from mnist_bench.grid.config import GridConfig
+from mnist_bench.grid.config import GridConfig, make_backend
 from mnist_bench.grid.extraction import step_key
 
 #: The backend suggested for fits too large for one machine's memory.
@@ -81,12 +81,10 @@ def needs(
         for split in splits[name]:
             n = sizes[split]
             rows = held + (0 if split == "all" else n * d * 4) + scoring_bytes(n, d)
-            for backend, params in cfg.backends.items():
+            for backend in cfg.backends:
                 if not cfg.runs(backend, name):
                     continue
-                model = clustering.make(
-                    backend, n_clusters=k, seed=0, threads=cfg.threads_in_use, **params
-                )
+                model = cfg.backend(backend, k, 0)
                 found.append(
                     Need(
                         f"{cell_label(name, backend)} on {n:,} images (split {split}, k = {k})",
@@ -182,7 +180,7 @@ def _dask_fits(cfg: GridConfig, worst: Need, room: Available) -> bool:
     if worst.backend is None or worst.backend == OUT_OF_CORE:
         return False
     try:
-        model: Any = clustering.make(OUT_OF_CORE, n_clusters=2, threads=cfg.threads_in_use)
+        model: Any = make_backend(OUT_OF_CORE, {}, 2, 0, cfg.threads_in_use)
     except UserError:  # not installed
         return False
     return worst.rest + int(model.memory_bytes(*worst.size)) <= room.bytes

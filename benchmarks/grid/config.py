@@ -155,17 +155,7 @@ class GridConfig(BaseModel):
                     f"backend {name!r}: {sorted(reserved)} are set by the grid, not per backend"
                 )
             # the values the grid will pass, so a bound of the plug-in's is checked now too
-            backend = clustering.make(
-                name,
-                n_clusters=max(self.k),
-                seed=max(self.seeds),
-                threads=self.threads_in_use,
-                **params,
-            )
-            _check_params(f"backend {name!r}", backend)
-            problem = objective_problem(backend)
-            if problem:
-                raise UserError(f"backend {name!r} {problem}")
+            _check_params(f"backend {name!r}", self.backend(name, max(self.k), max(self.seeds)))
 
     def check_restrictions(self) -> None:
         """The names in ``backend_extractors`` are backends, and the file's extractors or plug-ins.
@@ -189,6 +179,12 @@ class GridConfig(BaseModel):
     def threads_in_use(self) -> int:
         """The thread count every backend and extractor gets (``threads = 0``: all usable cores)."""
         return self.threads or usable_cores()
+
+    def backend(self, name: str, k: int, seed: int, params: dict[str, Any] | None = None) -> Any:
+        """Backend ``name`` at ``k`` and ``seed`` with its table's parameters (or ``params``)
+        and the grid's threads: :func:`make_backend`."""
+        table = self.backends[name] if params is None else params
+        return make_backend(name, table, k, seed, self.threads_in_use)
 
     def steps(self, name: str) -> list[tuple[str, dict[str, Any]]]:
         """The chain of extractor ``name``: ``[(plug-in, parameters), ...]`` (one step if plain).
@@ -265,6 +261,19 @@ def _one_line(exc: ValidationError, where: str, flags: frozenset[str]) -> str:
     shown = repr(value) if not isinstance(value, dict | list) or len(repr(value)) < 80 else ""
     got = f", got {shown}" if shown and error["type"] != "value_error" else ""
     return f"{place}: {message}{got}"
+
+
+def make_backend(name: str, params: dict[str, Any], k: int, seed: int, threads: int) -> Any:
+    """The one place a backend is built: plug-in ``name`` with ``params``, ``k`` clusters,
+    ``seed`` and ``threads``, for the checks, the memory budget and every fit alike.
+
+    Refuses (:class:`UserError`) a backend whose objective the suite cannot read.
+    """
+    backend = clustering.make(name, n_clusters=k, seed=seed, threads=threads, **params)
+    problem = objective_problem(backend)
+    if problem:
+        raise UserError(f"backend {name!r} {problem}")
+    return backend
 
 
 def with_threads(step: str, params: dict[str, Any], threads: int) -> dict[str, Any]:

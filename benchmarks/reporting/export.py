@@ -1,6 +1,6 @@
 """``mnist-bench export``: one extractor's features of every image, with index, split and label.
 
-The features come from :func:`mnist_bench.grid.runner.extract` with the same cache as
+The features come from :func:`mnist_bench.grid.extraction.extract` with the same cache as
 ``mnist-bench run``, so they are the cached ones (computed and cached first when absent). One row
 per image of the dataset as ``mnist_bench.data.datasets.load(name, limit)`` loads it: ``index``
 (its position there, as in ``OUT/labels/*.npz``), ``split`` (``train`` or ``test``), ``label``

@@ -1,0 +1,194 @@
+"""Where a run's results go: its output folder (made and locked by :func:`output_folder`), the
+resume journal, the label and linkage files, and at the end
+``results.csv``, ``environment.json`` and the time records (``benchmark.json``,
+``timeshare.json``).
+
+A :class:`Recorder` belongs to one run in one output folder. It keeps the rows an interrupted
+run of the same config finished (:meth:`Recorder.kept`), journals finished rows as they come
+(:mod:`mnist_bench.grid.journal`), and writes the files the report is rendered from
+(:meth:`Recorder.finish`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from filelock import FileLock, Timeout
+
+from mnist_bench.clustering.kselect import ward_linkage
+from mnist_bench.core import vocabulary as words
+from mnist_bench.core.atomic import remove_stale_temporaries, write_npz, write_text
+from mnist_bench.core.clock import Clock
+from mnist_bench.core.errors import UserError
+from mnist_bench.core.own_files import UNREADABLE
+from mnist_bench.core.system import say
+from mnist_bench.data.datasets import Dataset
+from mnist_bench.grid import environment
+from mnist_bench.grid.config import GridConfig
+from mnist_bench.grid.journal import Journal
+from mnist_bench.grid.plan import Job
+from mnist_bench.grid.results import write_results
+from mnist_bench.grid.timings import benchmark_json
+
+JOURNAL = "resume journal"
+
+
+class Recorder:
+    """The files of one run in ``out_dir``; journal and label-file times go to ``clock``."""
+
+    def __init__(self, out_dir: Path, cfg: GridConfig, clock: Clock) -> None:
+        self.out_dir, self.clock = out_dir, clock
+        with clock.stage(JOURNAL):
+            self.journal = Journal(out_dir, cfg.hash())
+            self.done = self.journal.load()
+            self.journal.start(list(self.done.values()))
+
+    def kept(self, jobs: list[Job], dataset: str, index: np.ndarray) -> dict[Job, dict | None]:
+        """The rows of one cell's ``jobs`` that an interrupted run finished (None: to compute).
+
+        An eval_k row whose label file is missing or damaged is computed again. The sweep's
+        rows are scored together (one product, whose last bits depend on the labelings in
+        it), so they are kept whole or computed again whole.
+        """
+        kept = {job: self.done.get((dataset, *job.cell, job.k, job.seed)) for job in jobs}
+        for job, row in kept.items():
+            if row is not None and job.eval_k and job.start == words.OWN:
+                path = labels_path(self.out_dir, row)
+                if not labels_ok(path, index):
+                    say(f"warning: {path.name} is missing or damaged; recomputing its row")
+                    kept[job] = None
+        sweep = [job for job in jobs if job.in_sweep]
+        if any(kept[job] is None for job in sweep):
+            kept.update(dict.fromkeys(sweep))
+        return kept
+
+    def labels(self, job: Job, row: dict[str, Any], index: np.ndarray, labels: np.ndarray) -> None:
+        """Keep the predicted labels of an eval_k row of a backend's own start."""
+        if job.eval_k and job.start == words.OWN:
+            with self.clock.stage("label files"):
+                save_labels(labels_path(self.out_dir, row), index, labels)
+
+    def linkage(self, split: str, extractor: str, X: np.ndarray, y: np.ndarray) -> None:
+        """Keep the Ward linkage of a seeded sample of ``X`` for the report's dendrogram."""
+        with self.clock.stage("k selection: linkage"):
+            save_linkage(self.out_dir, split, extractor, X, y)
+
+    def rows(self, *rows: dict[str, Any]) -> None:
+        """Journal finished rows (in one write: a cell's sweep is kept whole or not at all)."""
+        if rows:
+            with self.clock.stage(JOURNAL):
+                self.journal.append(*rows)
+
+    def finish(
+        self, rows: list[dict[str, Any]], cfg: GridConfig, ds: Dataset, unpinned: dict[str, str]
+    ) -> pd.DataFrame:
+        """Write results.csv, environment.json, benchmark.json and timeshare.json; remove the
+        journal. ``unpinned``: the extractors whose features depend on the CPU, and why."""
+        with self.clock.stage("results.csv, environment.json, benchmark.json"):
+            frame = pd.DataFrame(rows, columns=list(words.COLUMNS))
+            write_results(frame, self.out_dir)
+            env = environment.collect(cfg, ds, unpinned)
+            text = json.dumps(env, indent=2, sort_keys=True) + "\n"
+            write_text(self.out_dir / words.ENVIRONMENT, text)
+            timings = benchmark_json(frame, env)
+            write_text(self.out_dir / words.BENCHMARK, json.dumps(timings, indent=1) + "\n")
+        write_timeshare(self.out_dir, self.clock)
+        self.journal.remove()
+        return frame
+
+
+@contextlib.contextmanager
+def output_folder(out_dir: Path) -> Iterator[Path]:
+    """Create ``out_dir``, check it is writable and hold its lock for the whole run.
+
+    A folder this call created is removed again when the run fails before writing anything in
+    it, so a refused run leaves no empty ``--out`` behind.
+    """
+    created = not out_dir.exists()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"cannot write to the output folder {out_dir}: {exc.strerror}") from None
+    lock = FileLock(str(out_dir / ".lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise UserError(f"another run is writing to {out_dir}; choose another --out") from None
+    try:
+        remove_stale_temporaries(out_dir, recursive=True)  # labels/, montages/, ... too
+        yield out_dir
+    finally:
+        lock.release()
+        with contextlib.suppress(FileNotFoundError):
+            (out_dir / ".lock").unlink()
+        if created:
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()  # only if empty: the run wrote nothing
+
+
+def write_timeshare(out_dir: Path, clock: Clock, wall_s: float | None = None) -> None:
+    """Write ``OUT/timeshare.json``: the stages ``clock`` measured (see :class:`Clock`)."""
+    record = clock.to_dict(wall_s)
+    write_text(out_dir / words.TIMESHARE, json.dumps(record, indent=1) + "\n")
+
+
+def labels_path(out_dir: Path, row: dict[str, Any]) -> Path:
+    """Where the predicted labels of an eval_k row are kept (``OUT/labels/*.npz``)."""
+    parts = (row["split"], row["extractor"], row["backend"], row["k"], row["seed"])
+    return words.inside(out_dir, words.labels_file(*parts))
+
+
+def labels_ok(path: Path, index: np.ndarray) -> bool:
+    """Whether ``path`` holds the labels of the images at ``index`` (an interrupted run's)."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            kept, labels = npz["index"], npz["labels"]
+    except UNREADABLE:
+        return False
+    return (
+        np.array_equal(kept, index)
+        and labels.shape == index.shape
+        and np.issubdtype(labels.dtype, np.integer)
+    )
+
+
+def save_labels(path: Path, index: np.ndarray, labels: np.ndarray) -> None:
+    """Save the dataset positions and predicted cluster of every image of a cell, atomically.
+
+    A file that already holds the same labels is left as it is, so the pictures drawn from it
+    (which are redrawn when older than their labels) are not drawn again by a rerun.
+    """
+    index, labels = index.astype(np.int32), labels.astype(np.int16)
+    if not _holds(path, index=index, labels=labels):
+        write_npz(path, index=index, labels=labels)
+
+
+def save_linkage(out_dir: Path, split: str, extractor: str, X: np.ndarray, y: np.ndarray) -> None:
+    """Keep the Ward linkage of a seeded sample of ``X``, with the sample's digits, for the
+    report's dendrogram (``OUT/dendrograms/*.npz``); a file with the same content is left alone.
+    """
+    Z, index = ward_linkage(X)
+    path = out_dir / words.linkage_file(split, extractor)
+    if not _holds(path, linkage=Z, index=index):
+        write_npz(path, linkage=Z, index=index.astype(np.int32), labels=y[index])
+
+
+def _holds(path: Path, **arrays: np.ndarray) -> bool:
+    """Whether the ``.npz`` at ``path`` holds ``arrays`` already (unreadable: it does not)."""
+    if not path.is_file():
+        return False
+    try:
+        with np.load(path, allow_pickle=False) as old:
+            return all(np.array_equal(old[name], value) for name, value in arrays.items())
+    except UNREADABLE:
+        return False
