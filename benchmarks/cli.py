@@ -181,7 +181,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     from mnist_bench.core.clock import PICTURES, REPORT, STARTUP, Clock, process_age
     from mnist_bench.grid import config
     from mnist_bench.grid.checks import load_dataset, prepare
-    from mnist_bench.grid.record import output_folder, write_timeshare
+    from mnist_bench.grid.record import output_folder, write_times
     from mnist_bench.grid.runner import run_grid
     from mnist_bench.reporting import pictures, plots, timeshare
     from mnist_bench.reporting.report import render
@@ -221,7 +221,7 @@ def cmd_run(args: argparse.Namespace) -> None:
                 f"`mnist-bench report {args.out}` with more memory draws it"
             ) from None
         # the report can be timed only once written: its table is brought up to date after
-        write_timeshare(args.out, clock, process_age())
+        write_times(args.out, clock, process_age())
         timeshare.refresh(args.out, frame)
     print(f"wrote {args.out / 'REPORT.md'} and {args.out / 'results.csv'}")
 

@@ -14,7 +14,9 @@ from sklearn.metrics.cluster import contingency_matrix
 
 from mnist_bench.clustering.metrics import contingency, scores, wcss
 from mnist_bench.core.clock import LIBRARY, SUITE, Clock, process_age
-from mnist_bench.core.vocabulary import COLUMNS, REPORT, RESULTS, TIMESHARE
+from mnist_bench.core.clock import timeshare as timeshare_of
+from mnist_bench.core.vocabulary import BENCHMARK, COLUMNS, REPORT, RESULTS, TIMES, TIMESHARE
+from mnist_bench.grid.timings import benchmark_json
 from mnist_bench.reporting import timeshare
 
 
@@ -89,7 +91,7 @@ def test_clock_sums_stages_and_records_the_rest_as_other() -> None:
     clock.add("start-up", 0.25, note="imports")
     with clock.stage("load data"):
         pass
-    record = clock.to_dict(wall_s=4.0)
+    record = clock.timeshare(wall_s=4.0)
     names = [s["stage"] for s in record["stages"]]
     # in the order of the stages of a run, whatever the order they were measured in
     assert names == ["start-up", "load data", "fit: sklearn", "WCSS, scores and objective", "other"]
@@ -122,7 +124,7 @@ def test_section_from_a_record(tmp_path: Path) -> None:
     clock.add("start-up", 1.0)
     clock.add("fit: sklearn", 8.0, LIBRARY)
     clock.add("pictures", 0.5)
-    (tmp_path / TIMESHARE).write_text(json.dumps(clock.to_dict(wall_s=10.0)))
+    (tmp_path / TIMESHARE).write_text(json.dumps(clock.timeshare(wall_s=10.0)))
     text = "\n".join(timeshare.section(tmp_path, _frame(own=True)))
     assert text.startswith(timeshare.TITLE)
     assert "| fit: sklearn " in text and "| pictures " in text and "| other " in text
@@ -146,11 +148,11 @@ def test_section_from_rows_alone_and_none_without_them(tmp_path: Path) -> None:
 def test_refresh_rewrites_only_the_section(tmp_path: Path) -> None:
     clock = Clock()
     clock.add("fit: faiss", 3.0, LIBRARY)
-    (tmp_path / TIMESHARE).write_text(json.dumps(clock.to_dict()))
+    (tmp_path / TIMESHARE).write_text(json.dumps(clock.timeshare()))
     before = ["# report", "", *timeshare.section(tmp_path, _frame(True)), "## Next", "tail", ""]
     (tmp_path / REPORT).write_text("\n".join(before))
     clock.add("report", 1.0)
-    (tmp_path / TIMESHARE).write_text(json.dumps(clock.to_dict(wall_s=5.0)))
+    (tmp_path / TIMESHARE).write_text(json.dumps(clock.timeshare(wall_s=5.0)))
     timeshare.refresh(tmp_path, _frame(True))
     after = (tmp_path / REPORT).read_text()
     assert after.startswith("# report\n\n## Where the time went\n")
@@ -185,6 +187,36 @@ def test_a_run_records_where_its_time_went(tmp_path: Path, monkeypatch: pytest.M
     report = (out / REPORT).read_text()
     assert "## Where the time went" in report and "| report " in report
     assert f"the whole command took {record['wall_s']:.1f} s" in report
+    # one record of time: timeshare.json and benchmark.json are derived from times.json, and
+    # the rows' times are the seconds of its spans
+    times = json.loads((out / TIMES).read_text())
+    assert timeshare_of(times) == record
+    fits = [s for s in times["spans"] if s["stage"] == "fit: sklearn"]
+    assert sorted((s["k"], s["seed"], s["seconds"]) for s in fits) == sorted(
+        zip(frame["k"], frame["seed"], frame["fit_s"], strict=True)
+    )
+    bench = {b["name"]: b for b in json.loads((out / BENCHMARK).read_text())["benchmarks"]}
+    assert bench["extract[raw]"]["stats"]["rounds"] == 1
+    evals = frame[frame["eval_k"]]
+    assert bench["fit[raw-sklearn]"]["stats"]["data"] == pytest.approx(list(evals["fit_s"]))
+    assert bench["predict[raw-sklearn]"]["stats"]["data"] == pytest.approx(list(evals["predict_s"]))
+
+
+def test_spans_an_interrupted_run_measured_count_in_benchmark_json_not_in_this_runs_time() -> None:
+    clock = Clock()
+    cell = {"split": "all", "extractor": "raw", "backend": "sklearn", "k": 10, "eval_k": True}
+    with clock.about(**cell, n_samples=100):
+        clock.add("fit: sklearn", 3.0, LIBRARY, seed=0, resumed=True)  # kept with its row
+        clock.add("fit: sklearn", 2.0, LIBRARY, seed=1)
+        clock.add("fit: sklearn", 9.0, LIBRARY, seed=2, eval_k=False)  # a sweep row
+    assert clock.timeshare()["stages"] == [
+        {"stage": "fit: sklearn", "library_s": 11.0, "suite_s": 0.0}
+    ]
+    assert clock.total(LIBRARY) == 11.0
+    (fit,) = benchmark_json(clock.record(), {})["benchmarks"]
+    assert fit["name"] == "fit[raw-sklearn]" and fit["group"] == "fit k=10"
+    assert fit["stats"]["data"] == [3.0, 2.0]
+    assert fit["extra_info"] == {"n_samples": 100, "k": 10, "seeds": 2}
 
 
 def test_a_rerun_copies_its_pictures_and_layouts_from_the_cache(

@@ -1,10 +1,22 @@
-"""Where a run's time goes: wall-clock seconds per stage, split into the libraries' and the suite's.
+"""A run's one record of time: every span it timed, which stage and side, and what it was about.
 
-A :class:`Clock` sums measured seconds per stage on two sides: ``library`` (the work being
-benchmarked: an extractor's fit and transform, a backend's fit and predict) and ``suite`` (all
-the rest: start-up and imports, loading data, the cache, WCSS and scores, label files, the
-journal, results, pictures and the report). The grid and ``mnist-bench run`` fill one, and
-:meth:`Clock.to_dict` is what they write to the run folder (``timeshare.json``) for the report.
+A :class:`Clock` records spans: a stage (``fit: sklearn``, ``extract: umap``, ``report``...), a
+side, ``library`` (the work being benchmarked: an extractor's fit and transform, a backend's
+fit and predict) or ``suite`` (all the rest: start-up and imports, loading data, the cache,
+WCSS and scores, label files, the journal, results, pictures and the report), the seconds, and
+what the span was about (the job: split, extractor, backend, k, seed; or the extractor whose
+features were made). The grid and ``mnist-bench run`` fill one and write its
+:meth:`Clock.record` to the run folder (``times.json``). Everything else about time is derived
+from that record:
+
+- :func:`timeshare`: seconds per stage on each side (``timeshare.json``, the report's "where
+  the time went");
+- ``benchmark.json``: pytest-benchmark's statistics of the extractions and of each cell's fit
+  and predict at eval_k (:func:`mnist_bench.grid.timings.benchmark_json`);
+- the rows' ``fit_s``, ``predict_s`` and ``own_s`` are the seconds of the same spans.
+
+Spans of rows an interrupted run measured and this one kept are in the record marked
+``resumed``: ``benchmark.json`` counts them, the stage table of this run's time does not.
 """
 
 from __future__ import annotations
@@ -22,8 +34,12 @@ SUITE = "suite"
 #: results.csv, are the grid's).
 STARTUP, PICTURES, REPORT, OTHER = "start-up", "pictures", "report", "other"
 OUTSIDE_GRID = (STARTUP, PICTURES, REPORT, OTHER)
-#: Version of the record :meth:`Clock.to_dict` writes.
-RECORD_VERSION = 1
+#: Version of the record :meth:`Clock.record` writes (``times.json``), and of the stage sums
+#: :func:`timeshare` derives from it (``timeshare.json``).
+RECORD_VERSION = 2
+TIMESHARE_VERSION = 1
+#: The mark of a span an interrupted run measured, kept with its row.
+RESUMED = "resumed"
 #: The order of the stages in the record, by the start of their names (others go last).
 ORDER = (
     "start-up",
@@ -76,24 +92,43 @@ def timed() -> Iterator[Span]:
 
 
 class Clock:
-    """Seconds per (stage, side), in the order the stages were first seen."""
+    """The spans of one run, in the order they ended."""
 
     def __init__(self) -> None:
-        self.stages: dict[str, dict[str, float]] = {}
+        self.spans: list[dict[str, Any]] = []
         self.notes: dict[str, str] = {}
+        self._about: dict[str, Any] = {}
 
-    def add(self, stage: str, seconds: float, side: str = SUITE, note: str | None = None) -> None:
-        """Add ``seconds`` to ``stage`` on ``side`` (``"library"`` or ``"suite"``)."""
+    def add(
+        self,
+        stage: str,
+        seconds: float,
+        side: str = SUITE,
+        note: str | None = None,
+        **about: Any,
+    ) -> None:
+        """Record ``seconds`` of ``stage`` on ``side`` (``"library"`` or ``"suite"``), about
+        what :meth:`about` says in force and ``about``."""
         if side not in (LIBRARY, SUITE):
             raise ValueError(f"side must be {LIBRARY!r} or {SUITE!r}, not {side!r}")
-        sides = self.stages.setdefault(stage, {LIBRARY: 0.0, SUITE: 0.0})
-        sides[side] += max(0.0, float(seconds))
+        span = {"stage": stage, "side": side, "seconds": max(0.0, float(seconds))}
+        self.spans.append(span | self._about | about)
         if note:
             self.notes[stage] = note
 
     @contextlib.contextmanager
+    def about(self, **labels: Any) -> Iterator[None]:
+        """Within the block, every span recorded is about ``labels`` too (a job, say)."""
+        saved = self._about
+        self._about = {**saved, **labels}
+        try:
+            yield
+        finally:
+            self._about = saved
+
+    @contextlib.contextmanager
     def stage(self, stage: str, side: str = SUITE, note: str | None = None) -> Iterator[Span]:
-        """Time the block and add it to ``stage`` (also when the block raises); the
+        """Time the block and record it as ``stage`` (also when the block raises); the
         :class:`Span` it gives holds the block's seconds once the block is over."""
         span = Span()
         try:
@@ -103,32 +138,56 @@ class Clock:
             self.add(stage, span.seconds, side, note)
 
     def total(self, side: str) -> float:
-        return sum(sides[side] for sides in self.stages.values())
+        """Seconds on ``side`` measured by this run (spans kept from another run aside)."""
+        return sum(s["seconds"] for s in self.spans if s["side"] == side and not s.get(RESUMED))
 
-    def to_dict(self, wall_s: float | None = None) -> dict[str, Any]:
-        """The record: every stage with its two sides, and the wall time of the whole command.
+    def record(self, wall_s: float | None = None) -> dict[str, Any]:
+        """The record (``times.json``): every span, the stages' notes, and the wall time of
+        the whole command when known (from :func:`process_age` at the end)."""
+        return {
+            "version": RECORD_VERSION,
+            "spans": list(self.spans),
+            "notes": dict(self.notes),
+            "wall_s": wall_s,
+        }
 
-        ``wall_s`` (from :func:`process_age` at the end) adds a stage ``other`` on the suite's
-        side: the part of the wall time no stage measured (interpreter exit aside).
-        """
-        stages = [
-            {"stage": name, "library_s": sides[LIBRARY], "suite_s": sides[SUITE]}
-            | ({"note": self.notes[name]} if name in self.notes else {})
-            for name, sides in sorted(self.stages.items(), key=lambda item: _rank(item[0]))
-        ]
-        record: dict[str, Any] = {"version": RECORD_VERSION, "stages": stages}
-        if wall_s is not None:
-            measured = self.total(LIBRARY) + self.total(SUITE)
-            stages.append(
-                {
-                    "stage": OTHER,
-                    "library_s": 0.0,
-                    "suite_s": max(0.0, wall_s - measured),
-                    "note": "not measured by a stage: argument parsing, locks, progress lines",
-                }
-            )
-            record["wall_s"] = wall_s
-        return record
+    def timeshare(self, wall_s: float | None = None) -> dict[str, Any]:
+        """:func:`timeshare` of this clock's record."""
+        return timeshare(self.record(wall_s))
+
+
+def timeshare(record: dict[str, Any]) -> dict[str, Any]:
+    """Seconds per stage on each side, from a record (``timeshare.json``): the stages in the
+    order of a run, spans kept from an interrupted run left out.
+
+    With the record's ``wall_s``, a stage ``other`` on the suite's side holds the part of the
+    wall time no stage measured (interpreter exit aside).
+    """
+    sums: dict[str, dict[str, float]] = {}
+    for span in record["spans"]:
+        if not span.get(RESUMED):
+            sides = sums.setdefault(span["stage"], {LIBRARY: 0.0, SUITE: 0.0})
+            sides[span["side"]] += span["seconds"]
+    notes = record.get("notes", {})
+    stages = [
+        {"stage": name, "library_s": sides[LIBRARY], "suite_s": sides[SUITE]}
+        | ({"note": notes[name]} if name in notes else {})
+        for name, sides in sorted(sums.items(), key=lambda item: _rank(item[0]))
+    ]
+    shares: dict[str, Any] = {"version": TIMESHARE_VERSION, "stages": stages}
+    wall_s = record.get("wall_s")
+    if wall_s is not None:
+        measured = sum(s["library_s"] + s["suite_s"] for s in stages)
+        stages.append(
+            {
+                "stage": OTHER,
+                "library_s": 0.0,
+                "suite_s": max(0.0, wall_s - measured),
+                "note": "not measured by a stage: argument parsing, locks, progress lines",
+            }
+        )
+        shares["wall_s"] = wall_s
+    return shares
 
 
 def _rank(stage: str) -> int:

@@ -138,6 +138,10 @@ BANDWIDTH = "bandwidth.json"
 RESULTS = "results.csv"
 REPORT = "REPORT.md"
 ENVIRONMENT = "environment.json"
+#: The run's one record of time: every span it timed (:mod:`mnist_bench.core.clock`); the two
+#: files below are derived from it.
+TIMES = "times.json"
+#: The extractions and each cell's fit and predict, as pytest-benchmark's statistics.
 BENCHMARK = "benchmark.json"
 #: Where the run's time went, per stage: the libraries' seconds and the suite's own.
 TIMESHARE = "timeshare.json"

@@ -25,7 +25,7 @@ from filelock import FileLock, Timeout
 from mnist_bench.clustering.kselect import ward_linkage
 from mnist_bench.core import vocabulary as words
 from mnist_bench.core.atomic import remove_stale_temporaries, write_npz, write_text
-from mnist_bench.core.clock import Clock
+from mnist_bench.core.clock import Clock, timeshare
 from mnist_bench.core.errors import UserError
 from mnist_bench.core.own_files import UNREADABLE
 from mnist_bench.core.system import say
@@ -89,17 +89,16 @@ class Recorder:
     def finish(
         self, rows: list[dict[str, Any]], cfg: GridConfig, ds: Dataset, unpinned: dict[str, str]
     ) -> pd.DataFrame:
-        """Write results.csv, environment.json, benchmark.json and timeshare.json; remove the
-        journal. ``unpinned``: the extractors whose features depend on the CPU, and why."""
-        with self.clock.stage("results.csv, environment.json, benchmark.json"):
+        """Write results.csv and environment.json, then the record of time and what derives
+        from it (:func:`write_times`); remove the journal. ``unpinned``: the extractors whose
+        features depend on the CPU, and why."""
+        with self.clock.stage("results.csv, environment.json"):
             frame = pd.DataFrame(rows, columns=list(words.COLUMNS))
             write_results(frame, self.out_dir)
             env = environment.collect(cfg, ds, unpinned)
             text = json.dumps(env, indent=2, sort_keys=True) + "\n"
             write_text(self.out_dir / words.ENVIRONMENT, text)
-            timings = benchmark_json(frame, env)
-            write_text(self.out_dir / words.BENCHMARK, json.dumps(timings, indent=1) + "\n")
-        write_timeshare(self.out_dir, self.clock)
+        write_times(self.out_dir, self.clock)
         self.journal.remove()
         return frame
 
@@ -136,10 +135,18 @@ def output_folder(out_dir: Path) -> Iterator[Path]:
                 out_dir.rmdir()  # only if empty: the run wrote nothing
 
 
-def write_timeshare(out_dir: Path, clock: Clock, wall_s: float | None = None) -> None:
-    """Write ``OUT/timeshare.json``: the stages ``clock`` measured (see :class:`Clock`)."""
-    record = clock.to_dict(wall_s)
-    write_text(out_dir / words.TIMESHARE, json.dumps(record, indent=1) + "\n")
+def write_times(out_dir: Path, clock: Clock, wall_s: float | None = None) -> None:
+    """Write the run's one record of time (``times.json``: every span ``clock`` holds, one a
+    line) and the files derived from it: ``timeshare.json`` (seconds per stage, library and
+    suite) and ``benchmark.json`` (pytest-benchmark's statistics of the stages)."""
+    record = clock.record(wall_s)
+    head = json.dumps({key: value for key, value in record.items() if key != "spans"})
+    spans = ",\n".join(json.dumps(span) for span in record["spans"])
+    write_text(out_dir / words.TIMES, f'{head[:-1]}, "spans": [\n{spans}\n]}}\n')
+    write_text(out_dir / words.TIMESHARE, json.dumps(timeshare(record), indent=1) + "\n")
+    env = environment.read(out_dir / words.ENVIRONMENT)
+    bench = benchmark_json(record, env)
+    write_text(out_dir / words.BENCHMARK, json.dumps(bench, indent=1) + "\n")
 
 
 def labels_path(out_dir: Path, row: dict[str, Any]) -> Path:

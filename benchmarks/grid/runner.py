@@ -8,9 +8,10 @@ journal as rows come, label files, and at the end results.csv, environment.json 
 records). A killed run started again with the same config and output folder resumes where it
 stopped. Rendering the rows is the report's job.
 
-Every stage is timed on one :class:`mnist_bench.core.clock.Clock`, the libraries' seconds apart
-from the suite's own; each job is timed as a whole around its stages, and its row's ``own_s``
-is that time less the library's fit and predict.
+Every stage is timed on one :class:`mnist_bench.core.clock.Clock`, the run's one record of
+time, the libraries' seconds apart from the suite's own, each span labelled with the job or
+extractor it was about; each job is also timed as a whole around its stages, and its row's
+``own_s`` is that time less the library's fit and predict.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 import pandas as pd
 
 from mnist_bench.core.cache import Cache
-from mnist_bench.core.clock import LIBRARY, Clock, timed
+from mnist_bench.core.clock import LIBRARY, RESUMED, Clock, timed
 from mnist_bench.core.system import say
 from mnist_bench.data import datasets
 from mnist_bench.grid import budget
@@ -33,6 +34,7 @@ from mnist_bench.grid.execute import SplitData, run_job, score_sweep
 from mnist_bench.grid.extraction import Features, extract
 from mnist_bench.grid.plan import Job, grouped, plan
 from mnist_bench.grid.record import Recorder
+from mnist_bench.grid.timings import MADE
 
 #: Datasets at least this large are extracted by ``threads`` worker processes.
 PARALLEL_EXTRACT_MIN = 200_000
@@ -93,10 +95,10 @@ def features_of(
         except MemoryError:
             what = f"extractor {name!r} on {len(ds):,} images"
             raise budget.out_of_memory(what, len(ds), None) from None
-    clock.add(stage, feats.library_s, LIBRARY)
-    clock.add(stage, span.seconds - feats.library_s)
-    if feats.cached:
-        clock.notes[stage] = "read from the cache"
+    note = "read from the cache" if feats.cached else None
+    made = {MADE: feats.meta["transform_s"], "n_images": len(ds)}
+    clock.add(stage, feats.library_s, LIBRARY, note, extractor=name, **made)
+    clock.add(stage, span.seconds - feats.library_s, extractor=name)
     return feats
 
 
@@ -109,23 +111,41 @@ def run_cell(
     scores together at the end (:func:`score_sweep`) and are journaled in one write.
     """
     kept = recorder.kept(jobs, data.dataset.name, data.index)
+    clock = recorder.clock
     rows, sweep = [], []
     for job in jobs:
         row = kept[job]
-        if row is None:
+        with clock.about(**job_labels(job, data)):
+            if row is not None:
+                resumed(job, row, clock)
+                rows.append(row)
+                progress(row, reused=True)
+                continue
             with timed() as span:  # the job and its label file: the row's own time is the rest
-                row, labels = run_job(job, data, cfg, recorder.clock)
+                row, labels = run_job(job, data, cfg, clock)
                 recorder.labels(job, row, data.index, labels)
-            row["own_s"] = span.seconds - row["fit_s"] - row["predict_s"]
-            if job.in_sweep:
-                sweep.append((row, labels))
-            else:
-                recorder.rows(row)
+        row["own_s"] = span.seconds - row["fit_s"] - row["predict_s"]
+        if job.in_sweep:
+            sweep.append((row, labels))
+        else:
+            recorder.rows(row)
         rows.append(row)
-        progress(row, reused=kept[job] is not None)
-    score_sweep(sweep, data, recorder.clock)
+        progress(row, reused=False)
+    score_sweep(sweep, data, clock)
     recorder.rows(*(row for row, _ in sweep))
     return rows
+
+
+def job_labels(job: Job, data: SplitData) -> dict[str, Any]:
+    """What the spans of ``job`` are about, in the record of time."""
+    about = {"split": job.split, "extractor": job.extractor, "backend": job.backend}
+    return about | {"k": job.k, "seed": job.seed, "eval_k": job.eval_k, "n_samples": len(data.y)}
+
+
+def resumed(job: Job, row: dict[str, Any], clock: Clock) -> None:
+    """Put the fit and predict an interrupted run measured for ``row`` in the record, marked."""
+    clock.add(f"fit: {job.plugin}", row["fit_s"], LIBRARY, **{RESUMED: True})
+    clock.add(f"predict: {job.plugin}", row["predict_s"], LIBRARY, **{RESUMED: True})
 
 
 class Progress:

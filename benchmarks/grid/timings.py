@@ -1,11 +1,12 @@
-"""``benchmark.json``: the grid's own timings, as pytest-benchmark statistics (one timing pass).
+"""``benchmark.json``: the stages of a run as pytest-benchmark statistics, derived from the run's
+one record of time (``times.json``, :mod:`mnist_bench.core.clock`).
 
-The grid already times every stage it runs: each extractor once (``extract_s``) and each cell's
-fit and assignment on every seed at eval_k (``fit_s``, ``predict_s``). Rather than run the
-stages again in rounds, those measurements become pytest-benchmark's statistics (its ``Stats``:
-rounds, min, median, IQR, ...) in its JSON format, so ``tox -e bench`` measures each stage once
-and tools that read pytest-benchmark's files read this one. ``benchmarks/stages/`` still times
-the stages in repeated rounds, for whoever wants that (``pytest benchmarks/stages``).
+The grid times every stage it runs once: each extraction, and each cell's fit and assignment
+on every seed at eval_k. Rather than run the stages again in rounds, those spans become
+pytest-benchmark's statistics (its ``Stats``: rounds, min, median, IQR, ...) in its JSON format,
+so ``tox -e bench`` measures each stage once and tools that read pytest-benchmark's files read
+this one. ``benchmarks/stages/`` still times the stages in repeated rounds, for whoever wants
+that (``tox -e stages``).
 """
 
 from __future__ import annotations
@@ -14,11 +15,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from mnist_bench.core.own_files import read_checked
-from mnist_bench.core.vocabulary import CELL_KEY
+
+#: The key of an extraction's span that holds the seconds its features took when made.
+MADE = "made_s"
+
+
+def _cell_name(span: dict[str, Any]) -> str:
+    """``extractor-backend`` (``-split`` when not ``all``): a cell's name in benchmark.json."""
+    split = "" if span["split"] == "all" else f"-{span['split']}"
+    return f"{span['extractor']}-{span['backend']}{split}"
 
 
 def _stats(values: list[float]) -> dict[str, Any]:
@@ -43,30 +51,28 @@ def _entry(group: str, name: str, values: list[float], info: dict[str, Any]) -> 
     }
 
 
-def benchmark_json(frame: pd.DataFrame, env: dict[str, Any]) -> dict[str, Any]:
-    """pytest-benchmark's JSON document of the stage timings in the rows of ``frame``."""
+def benchmark_json(record: dict[str, Any], env: dict[str, Any]) -> dict[str, Any]:
+    """pytest-benchmark's JSON document of the stages in a run's record of time
+    (:meth:`mnist_bench.core.clock.Clock.record`): each extraction once (the seconds its
+    features took when made, here or by the run that cached them), each cell's fit and predict
+    at eval_k once per seed (spans kept from an interrupted run included)."""
     from pytest_benchmark import __version__
 
     benchmarks = []
-    for extractor, group in frame.groupby("extractor", sort=False):
-        first = group.iloc[0]
-        benchmarks.append(
-            _entry(
-                "extract",
-                f"extract[{extractor}]",
-                [float(first["extract_s"])],
-                {"n_images": int(group["n_samples"].max())},
-            )
-        )
-    evals = frame[frame["eval_k"].astype(bool)]
-    for (_, split, extractor, backend), group in evals.groupby(list(CELL_KEY), sort=False):
-        k = int(group["k"].iloc[0])
-        name = f"{extractor}-{backend}" + ("" if split == "all" else f"-{split}")
-        info = {"n_samples": int(group["n_samples"].iloc[0]), "k": k, "seeds": len(group)}
-        benchmarks.append(_entry(f"fit k={k}", f"fit[{name}]", list(group["fit_s"]), info))
-        benchmarks.append(
-            _entry(f"predict k={k}", f"predict[{name}]", list(group["predict_s"]), info)
-        )
+    for span in record["spans"]:
+        if MADE in span:
+            info = {"n_images": span["n_images"]}
+            name = f"extract[{span['extractor']}]"
+            benchmarks.append(_entry("extract", name, [span[MADE]], info))
+    cells: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for span in record["spans"]:
+        if span.get("eval_k") and span["stage"].startswith(("fit: ", "predict: ")):
+            cells.setdefault((span["stage"].split(":")[0], _cell_name(span)), []).append(span)
+    for (what, name), spans in cells.items():
+        info = {"n_samples": spans[0]["n_samples"], "k": spans[0]["k"], "seeds": len(spans)}
+        group = f"{what} k={spans[0]['k']}"
+        seconds = [span["seconds"] for span in spans]
+        benchmarks.append(_entry(group, f"{what}[{name}]", seconds, info))
     git = env.get("git") or {}
     return {
         "machine_info": {

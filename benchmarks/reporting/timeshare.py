@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mnist_bench.core import vocabulary as words
 from mnist_bench.core.atomic import write_text
-from mnist_bench.core.clock import OUTSIDE_GRID, RECORD_VERSION
+from mnist_bench.core.clock import OUTSIDE_GRID, TIMESHARE_VERSION
 from mnist_bench.core.own_files import read_checked
 from mnist_bench.reporting.tables import markdown_table
 
@@ -46,7 +46,7 @@ class Record(BaseModel):
     """What the report reads of ``timeshare.json`` (see :class:`mnist_bench.core.clock.Clock`)."""
 
     model_config = ConfigDict(extra="allow")
-    version: Literal[RECORD_VERSION]  # type: ignore[valid-type]
+    version: Literal[TIMESHARE_VERSION]  # type: ignore[valid-type]
     stages: list[_Stage]
     wall_s: Seconds | None = None
     marks: dict[str, _Part] = Field(default_factory=dict)
