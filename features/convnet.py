@@ -36,15 +36,13 @@ class ConvNet(KerasCNN):
         seed: int = 0,
         threads: int = 0,
     ) -> None:
-        super().__init__(
-            layer=layer,
-            epochs=epochs,
-            batch_size=batch_size,
-            optimizer=optimizer,
-            learning_rate=learning_rate,
-            seed=seed,
-            threads=threads,
-        )
+        self.layer = layer
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.seed = seed
+        self.threads = threads
 
     def build(self, keras: Any) -> Any:
         from keras import layers

@@ -138,25 +138,6 @@ class KerasCNN(BaseExtractor):
     #: subclasses replace ``layer`` by ``StrOptions`` of their own ``layers``
     _parameter_constraints: ClassVar[dict[str, list]] = {"layer": [str], **TRAINING_CONSTRAINTS}
 
-    def __init__(
-        self,
-        *,
-        layer: str,
-        epochs: int,
-        batch_size: int,
-        optimizer: str,
-        learning_rate: float,
-        seed: int,
-        threads: int,
-    ) -> None:
-        self.layer = layer
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.seed = seed
-        self.threads = threads
-
     def feature_dim(self, image_shape: tuple[int, int]) -> int:
         return self.widths.get(self.layer, int(np.prod(image_shape)))
 
