@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from mnist_bench import clustering, features
+from mnist_bench.analyses.scores import scores, wcss
 from mnist_bench.clustering.base import Backend, BaseBackend
-from mnist_bench.clustering.metrics import scores, wcss
 from mnist_bench.core.vocabulary import OBJECTIVES
 from mnist_bench.data.datasets import Dataset, load
 from mnist_bench.features.base import Extractor, SupervisedExtractor

@@ -401,7 +401,7 @@ def test_a_kept_row_with_a_damaged_labels_file_is_recomputed(good: Path, tmp_pat
 def test_a_torn_linkage_file_is_a_warning_in_report_and_rewritten_by_a_run(
     good: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from mnist_bench.reporting.kselect import dendrogram_section
+    from mnist_bench.analyses.kselect.report import dendrogram_section
 
     out, cache = _copy(good, tmp_path, "out"), _cache(good, tmp_path)
     linkage = out / words.linkage_file("all", "raw")

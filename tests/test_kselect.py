@@ -15,10 +15,10 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 
 from mnist_bench import features
-from mnist_bench.clustering import kselect
+from mnist_bench.analyses.kselect import report as report_kselect
+from mnist_bench.analyses.kselect import sample
 from mnist_bench.core import vocabulary as words
 from mnist_bench.data.datasets import load
-from mnist_bench.reporting import kselect as report_kselect
 from mnist_bench.reporting.report import render
 
 
@@ -29,18 +29,18 @@ def digits() -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_sample_is_seeded_sorted_and_capped() -> None:
-    index = kselect.sample_index(70_000)
-    assert len(index) == kselect.SAMPLE_SIZE == 10_000 and len(np.unique(index)) == len(index)
+    index = sample.sample_index(70_000)
+    assert len(index) == sample.SAMPLE_SIZE == 10_000 and len(np.unique(index)) == len(index)
     assert (np.diff(index) > 0).all() and index[-1] < 70_000
-    np.testing.assert_array_equal(index, kselect.sample_index(70_000))
-    np.testing.assert_array_equal(kselect.sample_index(500), np.arange(500))
+    np.testing.assert_array_equal(index, sample.sample_index(70_000))
+    np.testing.assert_array_equal(sample.sample_index(500), np.arange(500))
 
 
 @pytest.mark.parametrize("k", [2, 10, 14])
 def test_scores_equal_sklearns_on_the_sample(digits: tuple[np.ndarray, np.ndarray], k: int) -> None:
     X, _ = digits
     labels = KMeans(k, n_init=1, random_state=0).fit(X).labels_
-    scores = kselect.SampleScores(X, threads=2, size=1000)
+    scores = sample.SampleScores(X, threads=2, size=1000)
     got = scores(labels)
     rows, part = X[scores.index], labels[scores.index]
     distances = scores.distances()
@@ -57,7 +57,7 @@ def test_distances_are_sklearns(digits: tuple[np.ndarray, np.ndarray]) -> None:
     from sklearn.metrics import pairwise_distances
 
     X = digits[0][:500]
-    distances = kselect.sample_distances(X)
+    distances = sample.sample_distances(X)
     assert distances.dtype == np.float32 and not distances.diagonal().any()
     np.testing.assert_allclose(distances, pairwise_distances(X), atol=1e-4)
 
@@ -65,12 +65,12 @@ def test_distances_are_sklearns(digits: tuple[np.ndarray, np.ndarray]) -> None:
 def test_edge_cases_match_sklearn() -> None:
     rng = np.random.default_rng(0)
     X = rng.random((40, 3), dtype=np.float32)
-    D = kselect.sample_distances(X)
+    D = sample.sample_distances(X)
     one = np.zeros(40, dtype=int)
-    assert math.isnan(kselect.silhouette(D, one))
-    assert all(math.isnan(v) for v in kselect.calinski_harabasz_davies_bouldin(X, one))
+    assert math.isnan(sample.silhouette(D, one))
+    assert all(math.isnan(v) for v in sample.calinski_harabasz_davies_bouldin(X, one))
     singleton = np.r_[np.zeros(39, dtype=int), 7]  # a cluster of one point, label 7
-    assert kselect.silhouette(D, singleton) == pytest.approx(
+    assert sample.silhouette(D, singleton) == pytest.approx(
         silhouette_score(D, singleton, metric="precomputed"), rel=1e-6
     )
 
@@ -81,7 +81,7 @@ def test_a_sweep_scored_together_equals_one_at_a_time(
     """``many`` (one product for all the labelings) gives each labeling's own scores, edge
     cases (one cluster: NaN) included; its speed is a stage of ``tox -e stages``."""
     X, _ = digits
-    scores = kselect.SampleScores(X, threads=1, size=1000)
+    scores = sample.SampleScores(X, threads=1, size=1000)
     sweep = [KMeans(k, n_init=1, random_state=0).fit(X).labels_ for k in (1, 2, 5, 14)]
     together = scores.many(sweep)
     for labels, got in zip(sweep, together, strict=True):
@@ -145,7 +145,7 @@ def test_sweep_rows_carry_the_scores(run: Path) -> None:
     gmm = frame.backend == "gmm"
     assert frame.loc[gmm, "bic"].notna().all() and frame.loc[~gmm, "bic"].isna().all()
     # the same sample for every backend: equal labels give equal scores
-    ds, index = load("digits"), kselect.sample_index(1797)
+    ds, index = load("digits"), sample.sample_index(1797)
     X = features.make("raw").fit(ds.images).transform(ds.images)
     labels = np.load(run / words.labels_file("all", "raw", "sklearn", 10, 0))["labels"]
     row = frame[(frame.extractor == "raw") & (frame.backend == "sklearn") & (frame.k == 10)]

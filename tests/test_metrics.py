@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-from mnist_bench.clustering.metrics import scores, wcss
+from mnist_bench.analyses.scores import scores, wcss
 
 
 def test_purity_and_macro_purity_differ_on_unequal_clusters() -> None:

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from conftest import ROOT, lend_layouts, run_cli, run_cli_all, seed_layouts
 
-from mnist_bench.clustering.metrics import METRICS
+from mnist_bench.core.vocabulary import METRICS
 
 # The acceptance grid, made smaller (2,000 images, k = 1..6) to keep the test run short.
 GRID = [

@@ -12,8 +12,8 @@ import pytest
 from conftest import run_toml_in_process
 
 from mnist_bench import clustering, features
-from mnist_bench.clustering.metrics import wcss
-from mnist_bench.clustering.starts import kmeans_plusplus_start
+from mnist_bench.analyses.scores import wcss
+from mnist_bench.analyses.shared_starts.starts import backends_for, kmeans_plusplus_start
 from mnist_bench.core import vocabulary as words
 from mnist_bench.core.errors import UserError
 from mnist_bench.data.datasets import load
@@ -131,7 +131,6 @@ def test_default_grid_compares_sklearn_and_faiss_on_raw_and_hog() -> None:
     assert {"sklearn", "faiss"} <= set(cfg.shared_starts["backends"])
     # CLI choices narrow them; one library alone is no comparison
     narrow = config.load(overrides={"backends": ["sklearn"]})
-    from mnist_bench.grid.shared_starts import backends_for
 
     assert backends_for(cfg.shared_starts, "raw", list(cfg.backends)) == ["sklearn", "faiss"]
     assert backends_for(narrow.shared_starts, "raw", list(narrow.backends)) == []

@@ -12,7 +12,7 @@ import pytest
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from sklearn.metrics.cluster import contingency_matrix
 
-from mnist_bench.clustering.metrics import contingency, scores, wcss
+from mnist_bench.analyses.scores import contingency, scores, wcss
 from mnist_bench.core.clock import LIBRARY, SUITE, Clock, process_age
 from mnist_bench.core.clock import timeshare as timeshare_of
 from mnist_bench.core.vocabulary import BENCHMARK, COLUMNS, REPORT, RESULTS, TIMES, TIMESHARE
@@ -263,15 +263,16 @@ def test_a_rerun_copies_its_pictures_and_layouts_from_the_cache(
 def test_the_report_keeps_its_elbow_plot_while_told(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from mnist_bench.analyses.kselect import report
+    from mnist_bench.core import plots
     from mnist_bench.core.cache import Cache
-    from mnist_bench.reporting import plots
 
     curves = pd.DataFrame({"raw × sklearn": [9.0, 5.0, 4.0]}, index=[1, 2, 3])
     first, second = tmp_path / "a.png", tmp_path / "b.png"
     with plots.kept_in(Cache(tmp_path / "cache")):
-        plots.elbow(curves, {"raw × sklearn": 2}, first, "elbow")
-        monkeypatch.setattr(plots, "_elbow", lambda *args: pytest.fail("drawn again"))
-        plots.elbow(curves, {"raw × sklearn": 2}, second, "elbow")
+        report.plot_elbow(curves, {"raw × sklearn": 2}, first, "elbow")
+        monkeypatch.setattr(report, "draw_elbow", lambda *args: pytest.fail("drawn again"))
+        report.plot_elbow(curves, {"raw × sklearn": 2}, second, "elbow")
     assert second.read_bytes() == first.read_bytes()
     with pytest.raises(pytest.fail.Exception):  # outside the block: drawn
-        plots.elbow(curves, {"raw × sklearn": 2}, second, "elbow")
+        report.plot_elbow(curves, {"raw × sklearn": 2}, second, "elbow")

@@ -30,7 +30,7 @@ from mnist_bench.grid.extraction import step_key
 
 #: The backend suggested for fits too large for one machine's memory.
 OUT_OF_CORE = "dask"
-#: Rows of the WCSS buffer (see :func:`mnist_bench.clustering.metrics.wcss`).
+#: Rows of the WCSS buffer (see :func:`mnist_bench.analyses.scores.wcss`).
 WCSS_CHUNK = 16384
 
 

@@ -38,12 +38,12 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from mnist_bench import clustering, features
+from mnist_bench.analyses.shared_starts.starts import check_shared_starts
 from mnist_bench.clustering.base import objective_problem
 from mnist_bench.core import vocabulary as words
 from mnist_bench.core.errors import UserError, unknown
 from mnist_bench.core.system import usable_cores
 from mnist_bench.data import datasets
-from mnist_bench.grid.shared_starts import check_shared_starts
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "default.toml"
@@ -80,7 +80,8 @@ class GridConfig(BaseModel):
     "umap"], "umap": {...}}`` (each step's parameters under its name). ``backend_extractors``
     limits a backend to some extractors (``{"gmm": ["umap"]}``); others run on every extractor.
     ``shared_starts`` (``{"extractors": [...], "backends": [...], "iterations": 25}``) adds rows
-    where those backends start from the same k-means++ centres (:mod:`.shared_starts`).
+    where those backends start from the same k-means++ centres
+    (:mod:`mnist_bench.analyses.shared_starts`).
     """
 
     model_config = ConfigDict(strict=True, extra="forbid", validate_default=True)

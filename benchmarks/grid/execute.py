@@ -19,15 +19,16 @@ from typing import Any
 
 import numpy as np
 
+from mnist_bench.analyses.kselect.sample import SampleScores
+from mnist_bench.analyses.scores import scores, wcss
+from mnist_bench.analyses.shared_starts import starts as shared_starts
 from mnist_bench.clustering.base import bic
-from mnist_bench.clustering.kselect import SampleScores
-from mnist_bench.clustering.metrics import scores, wcss
 from mnist_bench.core import numerics
 from mnist_bench.core.clock import LIBRARY, Clock
 from mnist_bench.core.errors import UserError
 from mnist_bench.core.vocabulary import SHARED, cell_label
 from mnist_bench.data.datasets import Dataset
-from mnist_bench.grid import budget, shared_starts
+from mnist_bench.grid import budget
 from mnist_bench.grid.config import GridConfig, make_backend
 from mnist_bench.grid.extraction import Features
 from mnist_bench.grid.plan import Job

@@ -2,7 +2,7 @@
 
 For each extractor (in the config's order), each split it is clustered on (the config's, plus
 ``test`` for a supervised extractor: :func:`splits_for`), each backend that runs on it, then
-each backend from shared starts (:mod:`mnist_bench.grid.shared_starts`): the k sweep on the
+each backend from shared starts (:mod:`mnist_bench.analyses.shared_starts`): the k sweep on the
 first seed (every seed with ``sweep_all_seeds``), then ``eval_k`` on the other seeds. A backend
 from shared starts runs at ``eval_k`` on every seed, outside the sweep.
 
@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from mnist_bench.analyses.shared_starts import starts as shared_starts
 from mnist_bench.core.vocabulary import OWN, SHARED, shared_backend
-from mnist_bench.grid import shared_starts
 from mnist_bench.grid.config import GridConfig
 
 T = TypeVar("T")

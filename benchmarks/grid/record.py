@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from filelock import FileLock, Timeout
 
-from mnist_bench.clustering.kselect import ward_linkage
+from mnist_bench.analyses.kselect.sample import ward_linkage
 from mnist_bench.core import vocabulary as words
 from mnist_bench.core.atomic import remove_stale_temporaries, write_npz, write_text
 from mnist_bench.core.clock import Clock, timeshare

@@ -44,10 +44,10 @@ import pandas as pd
 
 from mnist_bench.core import vocabulary as words
 from mnist_bench.core.errors import UserError
+from mnist_bench.core.tables import markdown_table
 from mnist_bench.grid import environment
 from mnist_bench.grid.results import parse
 from mnist_bench.reporting import headline
-from mnist_bench.reporting.tables import markdown_table
 
 KEY = list(words.ROW_KEY)
 CELL = list(words.CELL_KEY)

@@ -14,8 +14,8 @@ from typing import Any
 
 import pandas as pd
 
+from mnist_bench.core.tables import markdown_table
 from mnist_bench.core.vocabulary import row_cell_label
-from mnist_bench.reporting.tables import markdown_table
 
 #: Bytes per feature value (the suite's features are float32).
 BYTES_PER_VALUE = 4

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from mnist_bench.core import vocabulary as words
-from mnist_bench.reporting.tables import markdown_table, mean_std
+from mnist_bench.core.tables import markdown_table, mean_std
 
 #: Headlines drawn per cell and number of starts by :func:`stability`.
 DRAWS = 2000

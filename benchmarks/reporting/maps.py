@@ -21,12 +21,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mnist_bench.core import plots
 from mnist_bench.core import vocabulary as words
 from mnist_bench.core.atomic import write_npz
 from mnist_bench.core.cache import Cache, make_key
 from mnist_bench.core.errors import UserError
 from mnist_bench.core.own_files import UNREADABLE
-from mnist_bench.reporting import plots, visuals
+from mnist_bench.reporting import visuals
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,7 @@ def draw_map(
     xy: np.ndarray, y: np.ndarray, labels: np.ndarray, k: int, path: Path, title: str
 ) -> None:
     """Scatter ``xy`` coloured by cluster; crosses on images of another digit than the majority."""
-    plt = plots._figure()
+    plt = plots.pyplot()
     majority = np.zeros(k, dtype=np.int64)
     for cluster in range(k):
         members = y[labels == cluster]
@@ -166,7 +167,7 @@ def ensure(
     todo = [
         c
         for c in cells
-        if c.labels(out_dir).is_file() and visuals.stale(c.labels(out_dir), _map(c, out_dir))
+        if c.labels(out_dir).is_file() and plots.stale(c.labels(out_dir), _map(c, out_dir))
     ]
     if todo:
         try:

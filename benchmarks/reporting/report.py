@@ -4,7 +4,8 @@
 It opens with a one-screen summary (best cell per metric, the grid at eval_k as mean ± std
 over seeds), then the details: cluster montages and confusion heatmaps (drawn by
 :mod:`mnist_bench.reporting.visuals` from the run's ``labels/`` and the dataset, and only linked
-when they can be drawn), elbow, runtime, the seed blog's figures and the run environment.
+when they can be drawn), elbow and k selection (:mod:`mnist_bench.analyses.kselect.report`),
+runtime, the seed blog's figures and the run environment.
 
 ``mnist-bench report DIR`` calls :func:`render`, so a report can be re-rendered at any time; it
 redraws missing montages and heatmaps.
@@ -12,31 +13,25 @@ redraws missing montages and heatmaps.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from mnist_bench.clustering.elbow import KNEE_METHOD, knee
+from mnist_bench.analyses.kselect import report as kselect_report
+from mnist_bench.analyses.shared_starts import report as shared_starts_report
 from mnist_bench.core import vocabulary as words
 from mnist_bench.core.atomic import write_text
 from mnist_bench.core.cache import Cache
 from mnist_bench.core.errors import UserError
+from mnist_bench.core.tables import markdown_table, mean_std
 from mnist_bench.core.vocabulary import METRICS, row_cell_label
 from mnist_bench.grid import environment, timings
 from mnist_bench.grid.results import read_results
-from mnist_bench.reporting import (
-    floor,
-    headline,
-    kselect,
-    maps,
-    plots,
-    shared_starts,
-    timeshare,
-    visuals,
-)
+from mnist_bench.reporting import floor, headline, maps, timeshare, visuals
 from mnist_bench.reporting.literature import LABEL_FREE, SEED_BLOG
-from mnist_bench.reporting.tables import markdown_table, mean_std
 
 
 def grid_table(evals: pd.DataFrame) -> str:
@@ -122,44 +117,6 @@ def label_free_section(evals_all: pd.DataFrame) -> list[str]:
         "WCSS, or highest log-likelihood for a mixture):",
         "",
         markdown_table(rows, ["cell", "acc (Hungarian)", "acc, best-objective seed", "NMI", "ARI"]),
-        "",
-    ]
-
-
-def elbow_section(frame: pd.DataFrame, out_dir: Path, split: str) -> list[str]:
-    """WCSS by k per cell, the knee of each curve and the elbow plot, for one split."""
-    sweep = frame[frame.in_sweep & (frame.split == split)]
-    if sweep.empty or sweep["k"].nunique() < 2:
-        return []
-    seed = int(sweep["seed"].min())
-    sweep = sweep[sweep.seed == seed]
-    curves = sweep.assign(cell=sweep.apply(row_cell_label, axis=1)).pivot_table(
-        index="k", columns="cell", values="wcss", sort=False
-    )
-    knees = {cell: knee(list(curves.index), list(curves[cell].values)) for cell in curves.columns}
-    png = words.elbow_file(split)
-    title = f"Elbow: WCSS by k ({frame.dataset.iloc[0]}, split {split}, seed {seed})"
-    plots.elbow(curves, knees, words.inside(out_dir, png), title)
-    table = [[k, *[f"{curves.loc[k, c]:.4g}" for c in curves.columns]] for k in curves.index]
-    knee_rows = [[c, "–" if knees[c] is None else knees[c]] for c in curves.columns]
-    return [
-        f"### Elbow, split `{split}`",
-        "",
-        f"WCSS (computed by the suite on all {int(sweep.n_samples.iloc[0]):,} points from each "
-        f"backend's centres) for k = {curves.index.min()}..{curves.index.max()}, seed {seed}. "
-        f"Each curve in the plot is divided by its value at k = {curves.index.min()}.",
-        "",
-        f"![elbow plot, split {split}]({png})",
-        "",
-        f"Knee of each curve, found by `{KNEE_METHOD}`:",
-        "",
-        markdown_table(knee_rows, ["cell", "knee k"]),
-        "",
-        "<details><summary>WCSS by k</summary>",
-        "",
-        markdown_table(table, ["k", *curves.columns]),
-        "",
-        "</details>",
         "",
     ]
 
@@ -363,6 +320,13 @@ def visuals_cell_name(cell: visuals.Cell) -> str:
     return words.cell_label(cell.extractor, cell.backend, cell.supervised)
 
 
+def floor_per_iteration(env: dict[str, Any]) -> Callable[[int, int], float] | None:
+    """The memory floor under one iteration over n x d features, in seconds, at the run's
+    measured bandwidth (:mod:`.floor`); None when the run measured none."""
+    bw = floor.bandwidth(env)
+    return None if bw is None else functools.partial(floor.floor_s, bytes_per_s=bw)
+
+
 def render(out_dir: str | Path, cache: Cache | None = None) -> Path:
     """Write ``OUT/REPORT.md`` (and its plots) from ``OUT/results.csv``; return its path.
 
@@ -374,7 +338,8 @@ def render(out_dir: str | Path, cache: Cache | None = None) -> Path:
         raise UserError(f"{out_dir / words.RESULTS} has no rows")
     env = environment.read(out_dir / words.ENVIRONMENT)
     bench = timings.read(out_dir / words.BENCHMARK)
-    every_row, frame = frame, shared_starts.own_rows(frame)  # shared starts: their own section
+    # the rows from shared starts have their own section
+    every_row, frame = frame, shared_starts_report.own_rows(frame)
     evals = frame[frame.eval_k]
     eval_k = int(evals.k.iloc[0])
     seeds = sorted(evals.seed.unique())
@@ -422,20 +387,13 @@ def render(out_dir: str | Path, cache: Cache | None = None) -> Path:
             maps.ensure(out_dir, frame, env, cache=cache),
             eval_k,
         ),
-        "## Elbow",
-        "",
-        f"The k sweep runs on seed {seeds[0]} only"
-        + (" (and every seed)" if frame[frame.in_sweep].seed.nunique() > 1 else "")
-        + f"; k = {eval_k} runs on every seed.",
-        "",
     ]
-    for split in splits:
-        lines += elbow_section(frame, out_dir, split)
-    lines += kselect.section(frame, out_dir)
+    lines += kselect_report.elbow_section(frame, out_dir, eval_k, seeds)
+    lines += kselect_report.section(frame, out_dir)
     lines += headline.stability_section(evals)
     lines += runtime_section(frame)
     lines += floor.section(frame, env)
-    lines += shared_starts.section(every_row, env)
+    lines += shared_starts_report.section(every_row, floor_per_iteration(env))
     lines += timeshare.section(out_dir, frame)
     if "objective" in evals and not evals[evals.split == "all"].empty:
         lines += label_free_section(evals[evals.split == "all"])

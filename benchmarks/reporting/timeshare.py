@@ -22,7 +22,7 @@ from mnist_bench.core import vocabulary as words
 from mnist_bench.core.atomic import write_text
 from mnist_bench.core.clock import OUTSIDE_GRID, TIMESHARE_VERSION
 from mnist_bench.core.own_files import read_checked
-from mnist_bench.reporting.tables import markdown_table
+from mnist_bench.core.tables import markdown_table
 
 TITLE = "## Where the time went"
 HEADERS = ["stage", "library s", "suite s", "suite share", "note"]

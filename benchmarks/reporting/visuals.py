@@ -28,12 +28,12 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
+from mnist_bench.core import plots
 from mnist_bench.core import vocabulary as words
 from mnist_bench.core.cache import Cache
 from mnist_bench.core.errors import UserError
 from mnist_bench.core.own_files import UNREADABLE
 from mnist_bench.data import datasets
-from mnist_bench.reporting import plots
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 N_SAMPLES = 12
 #: Seed of the random choice of montage images (fixed, so a re-render draws the same images).
 SAMPLE_SEED = 0
-#: Widest figure, in inches at the 100 dpi of :func:`mnist_bench.reporting.plots.save`
+#: Widest figure, in inches at the 100 dpi of :func:`mnist_bench.core.plots.save`
 #: (GitHub shows ~900 px).
 MAX_WIDTH_IN = 8.8
 
@@ -166,7 +166,7 @@ def draw_montage(
     n_samples : images per row (fewer when the cluster is smaller).
     seed : seed of the random choice of images.
     """
-    plt = plots._figure()
+    plt = plots.pyplot()
     table = confusion(y, labels, k, classes)
     order, _ = hungarian_order(table)
     rng = np.random.default_rng(seed)
@@ -218,7 +218,7 @@ def draw_heatmap(
     Cells are coloured by their share of the cluster and annotated with the count; the cluster
     matched to each digit is outlined.
     """
-    plt = plots._figure()
+    plt = plots.pyplot()
     from matplotlib.patches import Rectangle
 
     table = confusion(y, labels, k, classes)
@@ -326,7 +326,7 @@ def ensure(
     runs), an unreadable labels file or a dataset that cannot be loaded is left out, with a
     warning for the last two; nothing here raises for them. ``load`` returns the run's dataset
     (default: :func:`load_dataset`), called only when a picture is to be drawn; ``cache``
-    keeps the pictures drawn (see :func:`mnist_bench.reporting.plots.cached`).
+    keeps the pictures drawn (see :func:`mnist_bench.core.plots.cached`).
 
     Returns
     -------
@@ -339,7 +339,7 @@ def ensure(
         c
         for c in cells
         if c.labels(out_dir).is_file()
-        and stale(c.labels(out_dir), c.montage(out_dir), c.heatmap(out_dir))
+        and plots.stale(c.labels(out_dir), c.montage(out_dir), c.heatmap(out_dir))
     ]
     if todo:
         try:
@@ -362,12 +362,6 @@ def ensure(
                 heatmap.relative_to(out_dir).as_posix(),
             )
     return links
-
-
-def stale(source: Path, *pictures: Path) -> bool:
-    """Whether a picture drawn from ``source`` (a labels file) is missing or older than it."""
-    made = source.stat().st_mtime
-    return any(not p.is_file() or p.stat().st_mtime < made for p in pictures)
 
 
 def _draw(cell: Cell, out_dir: Path, frame: pd.DataFrame, ds: Any, cache: Cache | None) -> None:

@@ -79,7 +79,7 @@ def test_fit(
 def test_k_selection_scores(benchmark, together: bool) -> None:
     """The k-selection scores of one cell's k sweep (k = 1..14) on the 10,000-point sample,
     scored one labeling at a time or all in one product (what the grid does)."""
-    from mnist_bench.clustering.kselect import SampleScores
+    from mnist_bench.analyses.kselect.sample import SampleScores
 
     rng = np.random.default_rng(0)
     X = rng.random((CFG.limit or 70_000, 16), dtype=np.float32)

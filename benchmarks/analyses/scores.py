@@ -1,4 +1,7 @@
-"""Clustering scores against the true labels, and WCSS computed by the suite from the centres.
+"""The scores of every clustering, whatever its backend: against the true labels, and its WCSS.
+
+The grid scores each fit with :func:`scores` and :func:`wcss` (the names and headers of the
+scores are in :mod:`mnist_bench.core.vocabulary`).
 
 ``purity`` is the standard, size-weighted one; ``macro_purity`` is the seed blog's "accuracy" (the
 unweighted mean of per-cluster purities), kept so its published figures can be compared; ``acc``
@@ -21,8 +24,6 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import mutual_info_score
 from sklearn.metrics.cluster import contingency_matrix
-
-METRICS = ("purity", "macro_purity", "acc", "nmi", "ari")
 
 
 def purity_from_table(table: np.ndarray) -> float:

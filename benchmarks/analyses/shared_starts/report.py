@@ -1,22 +1,22 @@
 """The report's "library against library from the same start" table.
 
 Rows with ``init = "shared"`` (backend ``{backend}@shared``, see
-:mod:`mnist_bench.grid.shared_starts`) ran every k-means backend from the same k-means++
-centres for the same number of Lloyd iterations. Per (split, extractor, k, seed): each backend's
-iterations, fit time, time per iteration (and its multiple of the memory floor, see
-:mod:`mnist_bench.reporting.floor`) and final WCSS relative to the best of them. The rest of the
-report leaves these rows out (:func:`own_rows`); results without an ``init`` column have none.
+:mod:`mnist_bench.analyses.shared_starts.starts`) ran every k-means backend from the same
+k-means++ centres for the same number of Lloyd iterations. Per (split, extractor, k, seed): each
+backend's iterations, fit time, time per iteration (and its multiple of the memory floor, which
+the report passes in: :mod:`mnist_bench.reporting.floor`) and final WCSS relative to the best of
+them. The rest of the report leaves these rows out (:func:`own_rows`); results without an
+``init`` column have none.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 import pandas as pd
 
 from mnist_bench.core import vocabulary as words
-from mnist_bench.reporting.floor import bandwidth, floor_s
-from mnist_bench.reporting.tables import markdown_table
+from mnist_bench.core.tables import markdown_table
 
 
 def is_shared(frame: pd.DataFrame) -> pd.Series:
@@ -36,12 +36,15 @@ def library(backend: str) -> str:
     return backend.removesuffix(words.SHARED_SUFFIX)
 
 
-def section(frame: pd.DataFrame, env: dict[str, Any]) -> list[str]:
-    """The comparison table, with the largest WCSS gap between libraries from one start."""
+def section(frame: pd.DataFrame, floor_s: Callable[[int, int], float] | None) -> list[str]:
+    """The comparison table, with the largest WCSS gap between libraries from one start.
+
+    ``floor_s(n_samples, feature_dim)``: the memory floor under one iteration, in seconds (the
+    run's measured bandwidth); None (none measured): no "× floor" column.
+    """
     shared = frame[is_shared(frame)]
     if shared.empty:
         return []
-    bw = bandwidth(env)
     rows = []
     worst = (0.0, "")
     keys = ["split", "extractor", "k", "seed"]
@@ -62,13 +65,14 @@ def section(frame: pd.DataFrame, env: dict[str, Any]) -> list[str]:
                 f"{row['fit_s']:.2f}",
                 f"{per_iter * 1e3:.2f}",
             ]
-            if bw is not None:
-                floor = floor_s(int(row["n_samples"]), int(row["feature_dim"]), bw)
+            if floor_s is not None:
+                floor = floor_s(int(row["n_samples"]), int(row["feature_dim"]))
                 cells.append(f"{per_iter / floor:.0f}×")
             cells.append("best" if gap == 0.0 else f"+{gap:.1e}")
             rows.append(cells)
     headers = ["features", "split", "k", "seed", "backend", "iterations", "fit s"]
-    headers += ["ms / iteration"] + (["× floor"] if bw is not None else []) + ["WCSS / best − 1"]
+    times = ["ms / iteration", "× floor"] if floor_s is not None else ["ms / iteration"]
+    headers += [*times, "WCSS / best − 1"]
     iterations = int(shared["n_iter"].max())
     gap_line = (
         f"Largest WCSS gap between libraries from one start: **{worst[0]:.1e}** relative "
@@ -85,7 +89,7 @@ def section(frame: pd.DataFrame, env: dict[str, Any]) -> list[str]:
         "only at a fixed point, where more iterations change nothing). The same algorithm from "
         "the same start ends at the same WCSS up to float rounding; what differs is the "
         "library's speed."
-        + (" × floor: the time per iteration over the memory floor (above)." if bw else ""),
+        + (" × floor: the time per iteration over the memory floor (above)." if floor_s else ""),
         "",
         markdown_table(rows, headers),
         "",

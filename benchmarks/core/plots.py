@@ -1,9 +1,11 @@
-"""Plots derived from result rows (matplotlib, Agg backend, written atomically as PNG).
+"""What every picture of a report shares: matplotlib on the Agg backend, PNGs written atomically.
 
 :func:`cached` keeps a drawn picture in the cache folder under a key of everything it is drawn
 from (the data, the title, the drawing code and matplotlib's version), so a rerun that gives
-the same labels copies its pictures instead of drawing them again. The report's elbow plots
-are kept so too while :func:`kept_in` says where (``mnist-bench run`` does, around the report).
+the same labels copies its pictures instead of drawing them again. Pictures drawn with the
+report (the elbow plots) are kept so too while :func:`kept_in` says where (``mnist-bench run``
+does, around the report; :func:`kept` is that cache). :func:`stale` says whether pictures are
+missing or older than what they are drawn from.
 """
 
 from __future__ import annotations
@@ -17,13 +19,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from mnist_bench.core.atomic import write_bytes
 from mnist_bench.core.cache import Cache, make_key
 
 
-def _figure():
+def pyplot():
+    """``matplotlib.pyplot``, on the Agg backend (no display)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -36,7 +37,7 @@ def save(fig, path: Path) -> None:
     """Write ``fig`` to ``path`` atomically and close it."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
-    _figure().close(fig)
+    pyplot().close(fig)
     write_bytes(path, buf.getvalue())
 
 
@@ -92,52 +93,12 @@ def kept_in(cache: Cache) -> Iterator[None]:
         _KEPT.pop()
 
 
-def elbow(curves: pd.DataFrame, knees: dict[str, int | None], path: Path, title: str) -> None:
-    """One line per cell: WCSS / WCSS(k=1) against k, the knee marked. ``curves``: k x cell."""
-    cached(
-        path,
-        _KEPT[-1] if _KEPT else None,
-        lambda out: _elbow(curves, knees, out, title),
-        kind="elbow",
-        code=code_version(),
-        data=fingerprint(curves.to_numpy(dtype=float), curves.index.to_numpy(dtype=float)),
-        cells=[str(c) for c in curves.columns],
-        knees={str(c): k for c, k in knees.items()},
-        title=title,
-    )
+def kept() -> Cache | None:
+    """The cache of the innermost :func:`kept_in` block, or None outside every one."""
+    return _KEPT[-1] if _KEPT else None
 
 
-def _elbow(curves: pd.DataFrame, knees: dict[str, int | None], path: Path, title: str) -> None:
-    plt = _figure()
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    for cell in curves.columns:
-        series = curves[cell].dropna()
-        norm = series / series.iloc[0]
-        (line,) = ax.plot(norm.index, norm.values, marker="o", markersize=3, label=cell)
-        knee = knees.get(cell)
-        if knee is not None and knee in norm.index:
-            ax.plot(
-                [knee],
-                [norm.loc[knee]],
-                marker="s",
-                markersize=9,
-                color=line.get_color(),
-                markerfacecolor="none",
-            )
-    ax.plot(
-        [],
-        [],
-        marker="s",
-        markersize=9,
-        color="grey",
-        markerfacecolor="none",
-        linestyle="none",
-        label="knee (kneed)",
-    )
-    ax.set_xlabel("k (number of clusters)")
-    ax.set_ylabel("WCSS / WCSS at k=1")
-    ax.set_title(title)
-    ax.set_xticks(list(curves.index))
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
-    save(fig, path)
+def stale(source: Path, *pictures: Path) -> bool:
+    """Whether any of ``pictures`` is missing or older than ``source``."""
+    made = source.stat().st_mtime
+    return any(not p.is_file() or p.stat().st_mtime < made for p in pictures)

@@ -1,4 +1,4 @@
-"""Table cells and tables as the report and compare print them (markdown through tabulate)."""
+"""Table cells and tables as every report section and compare print them (markdown, tabulate)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Shared starts: the k-means backends from the same centres, library against library.
+"""Shared starts: k-means++ centres drawn once and given to every k-means backend.
 
 A config's ``[shared_starts]`` table names ``extractors``, ``backends`` (those whose
 ``accepts_init`` is true) and ``iterations`` (default :data:`SHARED_ITERATIONS`)::
@@ -9,12 +9,17 @@ A config's ``[shared_starts]`` table names ``extractors``, ``backends`` (those w
     iterations = 25
 
 For each (split, extractor) among them, at eval_k and on every seed, the runner draws k-means++
-centres once (:func:`mnist_bench.clustering.starts.kmeans_plusplus_start`, seeded by the seed)
-and runs every backend from them for the same number of Lloyd iterations with no tolerance (each
-backend's ``start_params``), on top of the parameters the grid gives it. Their rows name the
-backend ``{backend}@shared`` (:func:`mnist_bench.core.vocabulary.shared_backend`), so the row key
-stays unique, and have ``init = "shared"``. A comparison needs two libraries: the shared starts of
-an extractor run only when at least two of the table's backends run on it in this grid (CLI
+centres once (:func:`kmeans_plusplus_start`: scikit-learn's ``kmeans_plusplus`` seeded by the
+seed, kept by :class:`Starts`) and runs every backend from them for the same number of Lloyd
+iterations with no tolerance (each backend's ``start_params``), on top of the parameters the
+grid gives it. The same algorithm from the same start then ends at the same WCSS up to float
+rounding, and what differs between the libraries is their speed (the report's section:
+:mod:`mnist_bench.analyses.shared_starts.report`).
+
+Their rows name the backend ``{backend}@shared``
+(:func:`mnist_bench.core.vocabulary.shared_backend`), so the row key stays unique, and have
+``init = "shared"``. A comparison needs two libraries: the shared starts of an extractor run only
+when at least two of the table's backends run on it in this grid (CLI
 ``--extractors``/``--backends`` narrow them like the rest of the grid).
 """
 
@@ -25,9 +30,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from mnist_bench import clustering
-from mnist_bench.clustering.starts import kmeans_plusplus_start
+from mnist_bench.clustering.base import as_rows
 from mnist_bench.core.errors import UserError
 
 #: Iterations of every backend from a shared start, unless ``shared_starts.iterations`` says.
@@ -76,6 +82,21 @@ def start_params(
 def recorded_params(params: dict[str, Any]) -> str:
     """The ``backend_params`` column of a shared-start row: the centres recorded as ``"shared"``."""
     return json.dumps({**params, "init": "shared"}, sort_keys=True)
+
+
+def kmeans_plusplus_start(X: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """k-means++ centres of the rows of ``X`` (``sklearn.cluster.kmeans_plusplus``), float32.
+
+    Drawn on one thread, so a seed gives the same centres whatever the grid's thread count (and
+    its products, the distances of a few candidates at a time, are too small for a second
+    thread: on a busy machine one took several times longer with two).
+    """
+    from sklearn.cluster import kmeans_plusplus
+
+    rows = as_rows(X)
+    with threadpool_limits(limits=1):
+        centres, _ = kmeans_plusplus(rows, k, random_state=seed)
+    return np.ascontiguousarray(centres, dtype=np.float32)
 
 
 class Starts:

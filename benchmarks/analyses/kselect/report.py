@@ -1,10 +1,15 @@
-"""The report's "choosing k without labels" section: the k each method picks, curves, dendrograms.
+"""The report's k-selection sections: the elbow, then "choosing k without labels" and dendrograms.
 
-For every cell's k sweep (its first seed), read from ``results.csv``: the knee of the WCSS curve
-(``kneed``, as in the elbow section), the k with the highest silhouette, the highest
-Calinski-Harabasz, the lowest Davies-Bouldin (the three computed by the runner on one seeded
-sample of each features, :mod:`mnist_bench.clustering.kselect`) and, for a mixture model, the
-lowest BIC (on all points). A table gives the picks per cell, with 10 (the number of digits) in
+The elbow (:func:`elbow_section`): per split, each cell's WCSS by k on the sweep's first seed,
+the knee of each curve (:mod:`mnist_bench.analyses.kselect.elbow`) and one plot of the curves
+(kept in the cache while :func:`mnist_bench.core.plots.kept_in` says where).
+
+Choosing k without labels (:func:`section`): for every cell's k sweep (its first seed), read from
+``results.csv``: the knee of the WCSS curve (``kneed``, as in the elbow section), the k with the
+highest silhouette, the highest Calinski-Harabasz, the lowest Davies-Bouldin (the three computed
+by the runner on one seeded sample of each features,
+:mod:`mnist_bench.analyses.kselect.sample`) and, for a mixture model, the lowest BIC (on all
+points). A table gives the picks per cell, with 10 (the number of digits) in
 bold; a plot per split shows the curves. Results without those columns (older runs) get none of
 this.
 
@@ -21,13 +26,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mnist_bench.clustering.elbow import KNEE_METHOD, knee
-from mnist_bench.clustering.kselect import LINKAGE_SIZE, SAMPLE_SIZE
+from mnist_bench.analyses.kselect.elbow import KNEE_METHOD, knee
+from mnist_bench.analyses.kselect.sample import LINKAGE_SIZE, SAMPLE_SIZE
+from mnist_bench.core import plots
 from mnist_bench.core import vocabulary as words
 from mnist_bench.core.own_files import UNREADABLE
-from mnist_bench.reporting import plots
-from mnist_bench.reporting.tables import markdown_table
-from mnist_bench.reporting.visuals import stale
+from mnist_bench.core.tables import markdown_table
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +42,115 @@ METHODS: tuple[str, ...] = ("knee", *words.K_SCORES)
 HEADERS = {"knee": "elbow knee", **words.K_SCORE_HEADERS}
 #: Leaves of a drawn dendrogram (the last merges; each leaf is a group of images).
 LEAVES = 30
+
+
+def elbow_section(frame: pd.DataFrame, out_dir: Path, eval_k: int, seeds: list[int]) -> list[str]:
+    """The elbow: which seeds the k sweep ran on, then each split's curves, knees and plot."""
+    every_seed = frame[frame.in_sweep].seed.nunique() > 1
+    lines = [
+        "## Elbow",
+        "",
+        f"The k sweep runs on seed {seeds[0]} only"
+        + (" (and every seed)" if every_seed else "")
+        + f"; k = {eval_k} runs on every seed.",
+        "",
+    ]
+    for split in dict.fromkeys(frame.split):
+        lines += split_elbow(frame, out_dir, split)
+    return lines
+
+
+def split_elbow(frame: pd.DataFrame, out_dir: Path, split: str) -> list[str]:
+    """WCSS by k per cell, the knee of each curve and the elbow plot, for one split."""
+    sweep = frame[frame.in_sweep & (frame.split == split)]
+    if sweep.empty or sweep["k"].nunique() < 2:
+        return []
+    seed = int(sweep["seed"].min())
+    sweep = sweep[sweep.seed == seed]
+    curves = sweep.assign(cell=sweep.apply(words.row_cell_label, axis=1)).pivot_table(
+        index="k", columns="cell", values="wcss", sort=False
+    )
+    knees = {cell: knee(list(curves.index), list(curves[cell].values)) for cell in curves.columns}
+    png = words.elbow_file(split)
+    title = f"Elbow: WCSS by k ({frame.dataset.iloc[0]}, split {split}, seed {seed})"
+    plot_elbow(curves, knees, words.inside(out_dir, png), title)
+    table = [[k, *[f"{curves.loc[k, c]:.4g}" for c in curves.columns]] for k in curves.index]
+    knee_rows = [[c, "–" if knees[c] is None else knees[c]] for c in curves.columns]
+    return [
+        f"### Elbow, split `{split}`",
+        "",
+        f"WCSS (computed by the suite on all {int(sweep.n_samples.iloc[0]):,} points from each "
+        f"backend's centres) for k = {curves.index.min()}..{curves.index.max()}, seed {seed}. "
+        f"Each curve in the plot is divided by its value at k = {curves.index.min()}.",
+        "",
+        f"![elbow plot, split {split}]({png})",
+        "",
+        f"Knee of each curve, found by `{KNEE_METHOD}`:",
+        "",
+        markdown_table(knee_rows, ["cell", "knee k"]),
+        "",
+        "<details><summary>WCSS by k</summary>",
+        "",
+        markdown_table(table, ["k", *curves.columns]),
+        "",
+        "</details>",
+        "",
+    ]
+
+
+def plot_elbow(curves: pd.DataFrame, knees: dict[str, int | None], path: Path, title: str) -> None:
+    """One line per cell: WCSS / WCSS(k=1) against k, the knee marked. ``curves``: k x cell.
+
+    Kept in the cache of :func:`mnist_bench.core.plots.kept_in` while one is given.
+    """
+    plots.cached(
+        path,
+        plots.kept(),
+        lambda out: draw_elbow(curves, knees, out, title),
+        kind="elbow",
+        code=plots.code_version(__file__),
+        data=plots.fingerprint(curves.to_numpy(dtype=float), curves.index.to_numpy(dtype=float)),
+        cells=[str(c) for c in curves.columns],
+        knees={str(c): k for c, k in knees.items()},
+        title=title,
+    )
+
+
+def draw_elbow(curves: pd.DataFrame, knees: dict[str, int | None], path: Path, title: str) -> None:
+    """Draw the elbow plot of :func:`plot_elbow` (no cache)."""
+    plt = plots.pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    for cell in curves.columns:
+        series = curves[cell].dropna()
+        norm = series / series.iloc[0]
+        (line,) = ax.plot(norm.index, norm.values, marker="o", markersize=3, label=cell)
+        knee_k = knees.get(cell)
+        if knee_k is not None and knee_k in norm.index:
+            ax.plot(
+                [knee_k],
+                [norm.loc[knee_k]],
+                marker="s",
+                markersize=9,
+                color=line.get_color(),
+                markerfacecolor="none",
+            )
+    ax.plot(
+        [],
+        [],
+        marker="s",
+        markersize=9,
+        color="grey",
+        markerfacecolor="none",
+        linestyle="none",
+        label="knee (kneed)",
+    )
+    ax.set_xlabel("k (number of clusters)")
+    ax.set_ylabel("WCSS / WCSS at k=1")
+    ax.set_title(title)
+    ax.set_xticks(list(curves.index))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    plots.save(fig, path)
 
 
 def has_scores(frame: pd.DataFrame) -> bool:
@@ -133,7 +246,7 @@ def plot_scores(
     scales differ by orders of magnitude between features).
     """
     scores = [s for s in words.K_SCORES if sweep[s].notna().any()]
-    plt = plots._figure()
+    plt = plots.pyplot()
     cols = 2 if len(scores) > 2 else len(scores)
     rows = -(-len(scores) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(11, 3.6 * rows), squeeze=False)
@@ -187,7 +300,7 @@ def dendrogram_section(frame: pd.DataFrame, out_dir: Path) -> list[str]:
         picture = out_dir / words.dendrogram_file(split, extractor)
         if not source.is_file():
             continue
-        if stale(source, picture):
+        if plots.stale(source, picture):
             try:
                 draw_dendrogram(source, picture, f"{extractor}, split {split}")
             except UNREADABLE as exc:
@@ -223,7 +336,7 @@ def draw_dendrogram(source: Path, path: Path, what: str) -> None:
 
     n = len(Z) + 1
     cut = float((Z[-TRUE_K, 2] + Z[-TRUE_K + 1, 2]) / 2) if n > TRUE_K else None
-    plt = plots._figure()
+    plt = plots.pyplot()
     fig, ax = plt.subplots(figsize=(8.8, 4.8))
     dendrogram(
         Z,
