@@ -46,7 +46,26 @@ def test_hungarian_finds_the_permutation() -> None:
     s = scores(true, pred)
     assert s["acc"] == pytest.approx(6 / 7)
     perfect = scores(true, (true + 1) % 3)
-    assert perfect == pytest.approx({"purity": 1, "macro_purity": 1, "acc": 1, "nmi": 1, "ari": 1})
+    assert perfect == pytest.approx(
+        {"purity": 1, "macro_purity": 1, "acc": 1, "nmi": 1, "ari": 1, "clusters": 3, "noise": 0}
+        | {"acc_clustered": 1, "nmi_clustered": 1, "ari_clustered": 1}
+    )
+
+
+def test_noise_is_wrong_for_acc_and_purity_and_one_cluster_for_nmi_and_ari() -> None:
+    true = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 2])
+    pred = np.array([5, 5, 5, -1, 7, 7, -1, 7, 5, -1])  # three points left as noise
+    s = scores(true, pred)
+    assert (s["clusters"], s["noise"]) == (2, pytest.approx(0.3))
+    # clusters 5 (three 0s, one 2) and 7 (three 1s): 6 of the 10 points right
+    assert s["acc"] == pytest.approx(6 / 10) and s["purity"] == pytest.approx(6 / 10)
+    assert s["macro_purity"] == pytest.approx((3 / 4 + 3 / 3) / 2)
+    assert s["nmi"] == pytest.approx(normalized_mutual_info_score(true, pred))
+    assert s["ari"] == pytest.approx(adjusted_rand_score(true, pred))
+    kept = pred != -1
+    assert s["acc_clustered"] == pytest.approx(6 / 7)
+    assert s["nmi_clustered"] == pytest.approx(normalized_mutual_info_score(true[kept], pred[kept]))
+    assert s["ari_clustered"] == pytest.approx(adjusted_rand_score(true[kept], pred[kept]))
 
 
 def test_single_cluster_purity_is_the_commonest_share() -> None:

@@ -25,10 +25,16 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import mutual_info_score
 from sklearn.metrics.cluster import contingency_matrix
 
+from mnist_bench.core.vocabulary import CLUSTERED_METRICS
 
-def purity_from_table(table: np.ndarray) -> float:
-    """Sum over clusters of the largest true-label count, over n. ``table``: [labels, clusters]."""
-    return float(table.max(axis=0).sum() / table.sum())
+#: The label of a point a backend left out of every cluster (HDBSCAN's noise).
+NOISE = -1
+
+
+def purity_from_table(table: np.ndarray, n: int | None = None) -> float:
+    """Sum over clusters of the largest true-label count, over n (the table's total unless
+    given: points outside the table count as wrong). ``table``: [labels, clusters]."""
+    return float(table.max(axis=0).sum() / (table.sum() if n is None else n))
 
 
 def macro_purity_from_table(table: np.ndarray) -> float:
@@ -38,10 +44,11 @@ def macro_purity_from_table(table: np.ndarray) -> float:
     return float(np.mean(table.max(axis=0)[keep] / sizes[keep]))
 
 
-def hungarian_acc_from_table(table: np.ndarray) -> float:
-    """Accuracy under the best one-to-one matching of clusters to labels."""
+def hungarian_acc_from_table(table: np.ndarray, n: int | None = None) -> float:
+    """Accuracy under the best one-to-one matching of clusters to labels, over n (as for
+    :func:`purity_from_table`)."""
     rows, cols = linear_sum_assignment(table, maximize=True)
-    return float(table[rows, cols].sum() / table.sum())
+    return float(table[rows, cols].sum() / (table.sum() if n is None else n))
 
 
 def contingency(labels_true: np.ndarray, labels_pred: np.ndarray) -> np.ndarray:
@@ -111,14 +118,33 @@ def ari_from_table(table: np.ndarray) -> float:
 
 
 def scores(labels_true: np.ndarray, labels_pred: np.ndarray) -> dict[str, float]:
-    """All label-based scores of a clustering: purity, macro_purity, acc, nmi, ari."""
+    """All label-based scores of a clustering: purity, macro_purity, acc, nmi, ari, and how
+    many clusters it has and what share of the points it left as noise (label :data:`NOISE`).
+
+    Over all points, noise counts as wrong for purity, macro purity and acc (it is matched to
+    no digit and is no cluster), and as one cluster more for nmi and ari (the convention of
+    umap-learn's documentation and of clustbench). ``*_clustered``: the same over the points
+    in a cluster only. Without noise both are the same numbers.
+    """
     table = contingency(labels_true, labels_pred)
-    return {
-        "purity": purity_from_table(table),
-        "macro_purity": macro_purity_from_table(table),
-        "acc": hungarian_acc_from_table(table),
+    noisy = bool(np.any(np.asarray(labels_pred) == NOISE))
+    clustered = table[:, 1:] if noisy else table  # the noise column comes first (sorted)
+    n = int(table.sum())
+    found = {
+        "purity": purity_from_table(clustered, n),
+        "macro_purity": macro_purity_from_table(clustered),
+        "acc": hungarian_acc_from_table(clustered, n),
         "nmi": nmi_from_table(table),
         "ari": ari_from_table(table),
+        "clusters": int((clustered.sum(axis=0) > 0).sum()),
+        "noise": float((n - clustered.sum()) / n),
+    }
+    if not noisy:  # bit for bit the scores over all points
+        return found | {name: found[name.removesuffix("_clustered")] for name in CLUSTERED_METRICS}
+    return found | {
+        "acc_clustered": hungarian_acc_from_table(clustered),
+        "nmi_clustered": nmi_from_table(clustered),
+        "ari_clustered": ari_from_table(clustered),
     }
 
 

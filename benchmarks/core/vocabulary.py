@@ -21,6 +21,9 @@ from mnist_bench.core.errors import UserError
 
 #: Label-based scores, higher is better, in report order.
 METRICS: tuple[str, ...] = ("purity", "macro_purity", "acc", "nmi", "ari")
+#: The scores also given over the points a backend put in a cluster, noise left out (equal to
+#: the scores over all points when there is no noise).
+CLUSTERED_METRICS: tuple[str, ...] = ("acc_clustered", "nmi_clustered", "ari_clustered")
 #: How each score is headed in a table.
 METRIC_HEADERS: dict[str, str] = {
     "purity": "purity",
@@ -98,6 +101,11 @@ COLUMNS: tuple[str, ...] = (
     "s_per_iter",
     "init",
     *K_SCORES,
+    # the clusters a fit made (not counting noise) and the share of points it left as noise;
+    # a backend that chooses its own number of clusters has k = clusters
+    "clusters",
+    "noise",
+    *CLUSTERED_METRICS,
 )
 
 #: The columns that hold a row's numbers (not its times): two runs of the same computation
@@ -109,6 +117,9 @@ NUMBER_COLUMNS: tuple[str, ...] = (
     "n_iter",
     "objective_value",
     *K_SCORES,
+    "clusters",
+    "noise",
+    *CLUSTERED_METRICS,
 )
 
 #: Each backend's objective (the ``objective`` column): what its own restarts would pick the best

@@ -181,10 +181,13 @@ class GridConfig(BaseModel):
         """The thread count every backend and extractor gets (``threads = 0``: all usable cores)."""
         return self.threads or usable_cores()
 
-    def backend(self, name: str, k: int, seed: int, params: dict[str, Any] | None = None) -> Any:
+    def backend(
+        self, name: str, k: int | None, seed: int, params: dict[str, Any] | None = None
+    ) -> Any:
         """Backend ``name`` at ``k`` and ``seed`` with its table's parameters (or ``params``)
         and the grid's threads: :func:`make_backend`."""
         table = self.backends[name] if params is None else params
+        k = None if chooses_k(name) else k
         return make_backend(name, table, k, seed, self.threads_in_use)
 
     def steps(self, name: str) -> list[tuple[str, dict[str, Any]]]:
@@ -264,17 +267,24 @@ def _one_line(exc: ValidationError, where: str, flags: frozenset[str]) -> str:
     return f"{place}: {message}{got}"
 
 
-def make_backend(name: str, params: dict[str, Any], k: int, seed: int, threads: int) -> Any:
+def make_backend(name: str, params: dict[str, Any], k: int | None, seed: int, threads: int) -> Any:
     """The one place a backend is built: plug-in ``name`` with ``params``, ``k`` clusters,
-    ``seed`` and ``threads``, for the checks, the memory budget and every fit alike.
+    ``seed`` and ``threads``, for the checks, the memory budget and every fit alike (a backend
+    that chooses its own number of clusters gets ``k`` None: :func:`chooses_k`).
 
     Refuses (:class:`UserError`) a backend whose objective the suite cannot read.
     """
-    backend = clustering.make(name, n_clusters=k, seed=seed, threads=threads, **params)
+    grid = {"seed": seed, "threads": threads} | ({} if k is None else {"n_clusters": k})
+    backend = clustering.make(name, **grid, **params)
     problem = objective_problem(backend)
     if problem:
         raise UserError(f"backend {name!r} {problem}")
     return backend
+
+
+def chooses_k(backend: str) -> bool:
+    """Whether plug-in ``backend`` finds its own number of clusters (it takes no ``k``)."""
+    return bool(getattr(clustering.BACKENDS.load(backend), "chooses_k", False))
 
 
 def with_threads(step: str, params: dict[str, Any], threads: int) -> dict[str, Any]:

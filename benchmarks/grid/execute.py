@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from mnist_bench.analyses.kselect.sample import SampleScores
-from mnist_bench.analyses.scores import scores, wcss
+from mnist_bench.analyses.scores import NOISE, scores, wcss
 from mnist_bench.analyses.shared_starts import starts as shared_starts
 from mnist_bench.clustering.base import bic
 from mnist_bench.core import numerics
@@ -89,7 +89,7 @@ def run_job(job: Job, data: SplitData, cfg: GridConfig, clock: Clock) -> tuple[d
         else json.dumps(params, sort_keys=True)
     )
     row = {
-        **key_columns(job, data),
+        **key_columns(job, data, result["clusters"]),
         **result,
         **feature_columns(data.features),
         "eval_k": job.eval_k,
@@ -103,9 +103,10 @@ def run_job(job: Job, data: SplitData, cfg: GridConfig, clock: Clock) -> tuple[d
     return row, labels
 
 
-def key_columns(job: Job, data: SplitData) -> dict[str, Any]:
+def key_columns(job: Job, data: SplitData, clusters: int) -> dict[str, Any]:
     """The columns that say which row this is (:data:`ROW_KEY
-    <mnist_bench.core.vocabulary.ROW_KEY>` and the data's size)."""
+    <mnist_bench.core.vocabulary.ROW_KEY>` and the data's size); a backend that chose its own
+    number of clusters has k = ``clusters``, the number it found."""
     return {
         "dataset": data.dataset.name,
         "split": job.split,
@@ -113,7 +114,7 @@ def key_columns(job: Job, data: SplitData) -> dict[str, Any]:
         "extractor": job.extractor,
         "feature_dim": data.X.shape[1],
         "backend": job.backend,
-        "k": job.k,
+        "k": job.k if job.k is not None else clusters,
         "seed": job.seed,
     }
 
@@ -155,7 +156,8 @@ def fit_one(
         except ValueError as exc:
             raise UserError(f"backend {backend!r}: {exc}") from None
     with clock.stage(f"predict: {backend}", LIBRARY) as predict:
-        labels = model.predict(X)
+        # a transductive backend labels the rows it was fitted on, and only those
+        labels = model.labels_ if getattr(model, "transductive", False) else model.predict(X)
     with clock.stage(SCORING):
         row = _scored(model, X, y, labels)
     n_iter = int(model.n_iter_)
@@ -169,7 +171,13 @@ def _scored(model: Any, X: np.ndarray, y: np.ndarray, labels: np.ndarray) -> dic
     choose by: WCSS, or a mixture model's log-likelihood (its mean score times n, one pass),
     from which its BIC scores k."""
     centers = np.asarray(model.cluster_centers_, dtype=np.float32)
-    row = {"wcss": wcss(X, labels, centers), **scores(y, labels), "objective": model.objective}
+    clustered = labels != NOISE  # WCSS is over the rows in a cluster
+    within = (
+        wcss(X, labels, centers)
+        if clustered.all()
+        else wcss(X[clustered], labels[clustered], centers)
+    )
+    row = {"wcss": within, **scores(y, labels), "objective": model.objective}
     if model.objective == "wcss":
         row["objective_value"] = row["wcss"]
     else:

@@ -57,7 +57,7 @@ class Recorder:
         rows are scored together (one product, whose last bits depend on the labelings in
         it), so they are kept whole or computed again whole.
         """
-        kept = {job: self.done.get((dataset, *job.cell, job.k, job.seed)) for job in jobs}
+        kept = {job: self._done(dataset, job) for job in jobs}
         for job, row in kept.items():
             if row is not None and job.eval_k and job.start == words.OWN:
                 path = labels_path(self.out_dir, row)
@@ -68,6 +68,15 @@ class Recorder:
         if any(kept[job] is None for job in sweep):
             kept.update(dict.fromkeys(sweep))
         return kept
+
+    def _done(self, dataset: str, job: Job) -> dict | None:
+        """The row of ``job`` an interrupted run finished (a backend that chose its own number
+        of clusters: whatever k it found), or None."""
+        if job.k is not None:
+            return self.done.get((dataset, *job.cell, job.k, job.seed))
+        cell = (dataset, *job.cell)
+        found = (row for key, row in self.done.items() if key[:4] == cell and key[5] == job.seed)
+        return next(found, None)
 
     def labels(self, job: Job, row: dict[str, Any], index: np.ndarray, labels: np.ndarray) -> None:
         """Keep the predicted labels of an eval_k row of a backend's own start."""

@@ -130,7 +130,8 @@ class Row(BaseModel):
     extractor: Name
     feature_dim: Count
     backend: Name
-    k: Count
+    # (0 only where a backend that chooses its own number of clusters left every point noise)
+    k: Annotated[int, Field(ge=0), Blank]
     seed: Annotated[int, Field(ge=0, le=words.MAX_SEED), Blank]
     wcss: Amount
     purity: Score
@@ -164,6 +165,11 @@ class Row(BaseModel):
     calinski_harabasz: Amount = math.nan
     davies_bouldin: Amount = math.nan
     bic: Annotated[float, Missing, _within(-math.inf)] = math.nan
+    clusters: Annotated[int | None, Field(ge=0), Blank] = None
+    noise: Annotated[float, Missing, _within(0, 1)] = math.nan
+    acc_clustered: Score = math.nan
+    nmi_clustered: Score = math.nan
+    ari_clustered: Score = math.nan
 
 
 def write_results(frame: pd.DataFrame, out_dir: Path) -> None:
