@@ -260,6 +260,11 @@ def elbow_file(split: str) -> str:
     return f"elbow_{_name(split)}.png"
 
 
+def pareto_file(split: str) -> str:
+    """Every cell's score against its total time, for one split."""
+    return f"pareto_{_name(split)}.png"
+
+
 def kselect_file(split: str) -> str:
     """The curves of the k-selection scores by k, for one split."""
     return f"kselect_{_name(split)}.png"
