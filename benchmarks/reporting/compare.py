@@ -129,34 +129,35 @@ def _missing_text(a: float, b: float) -> str:
     return f"missing in {where} ▼"
 
 
-def _sort(sign: int, metric: str, worse: list[str], better: list[str], missing: list[str]) -> None:
-    """File ``metric`` under the list its change ``sign`` belongs to."""
-    if sign == MISSING:
-        missing.append(metric)
-    elif sign < 0:
-        worse.append(metric)
-    elif sign > 0:
-        better.append(metric)
+@dataclass
+class _Changes:
+    """The scores of a cell or a row that got worse, went missing or got better, by name."""
+
+    worse: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    better: list[str] = field(default_factory=list)
+
+    def file(self, sign: int, metric: str) -> None:
+        """File ``metric`` under the list its change ``sign`` belongs to."""
+        if sign == MISSING:
+            self.missing.append(metric)
+        elif sign < 0:
+            self.worse.append(metric)
+        elif sign > 0:
+            self.better.append(metric)
 
 
-def _flag(
-    what: str,
-    worse: list[str],
-    missing: list[str],
-    better: list[str],
-    flags: list[str],
-    result: Comparison,
-) -> None:
+def _flag(what: str, changes: _Changes, flags: list[str], result: Comparison) -> None:
     """Say what got worse, went missing or got better: in the table's ``flags``, and in
     ``result`` (worse and missing make the status 1)."""
-    if worse:
-        flags.append("worse: " + ", ".join(worse))
-        result.worse.append(f"{what}: {', '.join(worse)}")
-    if missing:
-        flags.append("missing: " + ", ".join(missing))
-        result.worse.append(f"{what}: no value for {', '.join(missing)}")
-    if better:
-        flags.append("better: " + ", ".join(better))
+    if changes.worse:
+        flags.append("worse: " + ", ".join(changes.worse))
+        result.worse.append(f"{what}: {', '.join(changes.worse)}")
+    if changes.missing:
+        flags.append("missing: " + ", ".join(changes.missing))
+        result.worse.append(f"{what}: no value for {', '.join(changes.missing)}")
+    if changes.better:
+        flags.append("better: " + ", ".join(changes.better))
 
 
 def _time(a: float, b: float, band: float) -> tuple[str, str | None]:
@@ -189,6 +190,21 @@ def _name(row: pd.Series | dict[str, Any], with_dataset: bool) -> str:
 # ------------------------------------------------------------------------------------ comparing
 
 
+@dataclass
+class _Rules:
+    """What judging any cell or row needs, and the result its findings go to."""
+
+    #: Largest score change not flagged (absolute; WCSS: relative).
+    tolerance: float
+    #: Time ratios outside ``[1 / band, band]`` are flagged.
+    band: float
+    #: Whether the runs hold more than one dataset (a cell's name then says which).
+    with_dataset: bool
+    #: How each cell common to both runs is judged (:func:`how_judged`).
+    judged: dict[tuple, str | None]
+    result: Comparison
+
+
 def compare(
     dir_a: Path,
     dir_b: Path,
@@ -202,69 +218,87 @@ def compare(
     if not time_band >= 1:
         raise UserError(f"--time-band must be >= 1 (a ratio), got {time_band}")
     a, b = load(dir_a), load(dir_b)
-    result = Comparison("")
-    with_dataset = len(set(a.dataset) | set(b.dataset)) > 1
-
     envs = [environment.read(Path(path) / words.ENVIRONMENT) for path in (dir_a, dir_b)]
-    judged = how_judged(a, b, *envs)
+    with_dataset = len(set(a.dataset) | set(b.dataset)) > 1
+    rules = _Rules(tolerance, time_band, with_dataset, how_judged(a, b, *envs), Comparison(""))
+    lines = _header((dir_a, dir_b), (a, b), envs, rules)
+    eval_a = sorted({int(k) for k in a.loc[a.eval_k, "k"]})
+    eval_b = sorted({int(k) for k in b.loc[b.eval_k, "k"]})
+    if eval_a != eval_b:
+        rules.result.mismatches.append(f"eval_k differs: A {eval_a}, B {eval_b}")
+    cell_rows = _cells(a, b, rules)
+    row_rows, n_matched, largest = _rows(a, b, all_rows, rules)
+    lines += _findings(rules.result)
+    lines += _cells_section(cell_rows)
+    lines += _rows_section(row_rows, n_matched, largest, all_rows, rules.result)
+    rules.result.markdown = "\n".join(lines)
+    return rules.result
+
+
+def _header(
+    dirs: tuple[Path, Path],
+    frames: tuple[pd.DataFrame, pd.DataFrame],
+    envs: list[dict[str, Any]],
+    rules: _Rules,
+) -> list[str]:
+    """The title, a line per run (rows, date, commit, config), the tolerances and how the cells
+    were judged."""
     lines = ["# mnist-bench compare", ""]
-    for tag, path, frame, env in (("A", dir_a, a, envs[0]), ("B", dir_b, b, envs[1])):
+    for tag, path, frame, env in zip("AB", dirs, frames, envs, strict=True):
         commit = ((env.get("git") or {}).get("commit") or "unknown")[:12]
         lines.append(
             f"- **{tag}**: `{path}`: {len(frame)} rows, {env.get('date', 'date unknown')}, "
             f"commit {commit}, config hash {env.get('config_hash', 'unknown')}"
         )
-    lines += [
+    tolerance, band = rules.tolerance, rules.band
+    return [
+        *lines,
         f"- **tolerance**: scores ±{tolerance:g} (absolute), WCSS ±{100 * tolerance:g}% "
-        f"(relative); times flagged outside ×{1 / time_band:.2f}..×{time_band:g} when they "
+        f"(relative); times flagged outside ×{1 / band:.2f}..×{band:g} when they "
         f"differ by more than {MIN_TIME_S:g} s. ▼ worse, ▲ better, ⚠ time outside the band.",
-        _judged_line(judged),
+        _judged_line(rules.judged),
         "",
     ]
 
-    eval_a = sorted({int(k) for k in a.loc[a.eval_k, "k"]})
-    eval_b = sorted({int(k) for k in b.loc[b.eval_k, "k"]})
-    if eval_a != eval_b:
-        result.mismatches.append(f"eval_k differs: A {eval_a}, B {eval_b}")
 
-    cell_rows = _cells(a, b, tolerance, time_band, with_dataset, judged, result)
-    row_rows, n_matched, largest = _rows(
-        a, b, tolerance, time_band, with_dataset, all_rows, judged, result
-    )
-
+def _findings(result: Comparison) -> list[str]:
+    """The verdict and its exit status, then the first :data:`MAX_LISTED` findings."""
     verdict = "differs" if result.status else "no difference beyond tolerance"
-    lines += [f"**Result: {verdict}** (exit status {result.status})", ""]
+    lines = [f"**Result: {verdict}** (exit status {result.status})", ""]
     found = [*result.mismatches, *(f"worse: {w}" for w in result.worse)]
     lines += [f"- {line}" for line in found[:MAX_LISTED]]
     if len(found) > MAX_LISTED:
         lines.append(f"- ... and {len(found) - MAX_LISTED} more (see the tables)")
     if found:
         lines.append("")
-    lines += [
+    return lines
+
+
+def _cells_section(cell_rows: list[list[Any]]) -> list[str]:
+    """The "Cells at eval_k" section: how cells are judged, and their table."""
+    headers = ["cell", "split", "k", "seeds A / B", *SCORE_HEADERS, "WCSS", "fit s", "extract s"]
+    return [
         "## Cells at eval_k",
         "",
         "Judged exactly: B's mean over the seeds both runs have, and its change from A; WCSS as "
         "relative change. Judged as draws (*draw*): B's headline (best-objective start) against "
         "the range of A's seeds. Times: median fit time and extraction time, A → B.",
         "",
-        markdown_table(
-            cell_rows,
-            [
-                "cell",
-                "split",
-                "k",
-                "seeds A / B",
-                *SCORE_HEADERS,
-                "WCSS",
-                "fit s",
-                "extract s",
-                "flags",
-            ],
-        ),
-        "",
-        "## Rows",
+        markdown_table(cell_rows, [*headers, "flags"]),
         "",
     ]
+
+
+def _rows_section(
+    row_rows: list[list[Any]],
+    n_matched: int,
+    largest: tuple[str, float] | None,
+    all_rows: bool,
+    result: Comparison,
+) -> list[str]:
+    """The "Rows" section: the rows both runs have, the largest score change, the rows outside
+    the time band, and the table of the flagged rows (every row with ``all_rows``)."""
+    lines = ["## Rows", ""]
     if largest is not None:
         metric, value = largest
         lines.append(
@@ -278,129 +312,122 @@ def compare(
             "(listed with `--all-rows`; times do not change the exit status)."
         )
     lines.append("")
-    if row_rows:
-        lines += [
-            "Every row:" if all_rows else "Rows with a score or coverage flag:",
-            "",
-            markdown_table(
-                row_rows, ["cell", "split", "k", "seed", *SCORE_HEADERS, "WCSS", "fit s", "flags"]
-            ),
-            "",
-        ]
-    else:
-        lines += ["No row has a score or coverage flag.", ""]
-    result.markdown = "\n".join(lines)
-    return result
+    if not row_rows:
+        return [*lines, "No row has a score or coverage flag.", ""]
+    headers = ["cell", "split", "k", "seed", *SCORE_HEADERS, "WCSS", "fit s", "flags"]
+    return [
+        *lines,
+        "Every row:" if all_rows else "Rows with a score or coverage flag:",
+        "",
+        markdown_table(row_rows, headers),
+        "",
+    ]
 
 
-def _cells(
-    a: pd.DataFrame,
-    b: pd.DataFrame,
-    tolerance: float,
-    band: float,
-    with_dataset: bool,
-    judged: dict[tuple, str | None],
-    result: Comparison,
-) -> list[list[Any]]:
+def _cells(a: pd.DataFrame, b: pd.DataFrame, rules: _Rules) -> list[list[Any]]:
     """One table row per cell at eval_k (matched on dataset, split, extractor, backend)."""
     groups_a = dict(list(a[a.eval_k].groupby(CELL, sort=False)))
     groups_b = dict(list(b[b.eval_k].groupby(CELL, sort=False)))
-    table = []
-    for cell in list(groups_a) + [c for c in groups_b if c not in groups_a]:
-        ga, gb = groups_a.get(cell), groups_b.get(cell)
-        first = (ga if ga is not None else gb).iloc[0]
-        name = _name(first, with_dataset)
-        label = f"{name}, split {first['split']}"
-        flags: list[str] = []
-        if ga is None or gb is None:
-            only = "A" if gb is None else "B"
-            flags.append(f"only in {only}")
-            result.mismatches.append(f"{label}: only in run {only}")
-            present = ga if gb is None else gb
-            table.append(
-                [
-                    name,
-                    first["split"],
-                    _ks(present),
-                    _seeds(present.seed) + f" ({only})",
-                    *["–"] * (len(SCORES) + 3),
-                    ", ".join(flags),
-                ]
-            )
-            continue
-        seeds_a, seeds_b = set(ga.seed), set(gb.seed)
-        ks = _ks(ga) if _ks(ga) == _ks(gb) else f"{_ks(ga)} / {_ks(gb)}"
-        if _ks(ga) != _ks(gb):
-            flags.append(f"eval_k {ks}")
-            result.mismatches.append(f"{label}: evaluated at k {ks}")
-            table.append(
-                [
-                    name,
-                    first["split"],
-                    ks,
-                    f"{_seeds(seeds_a)} / {_seeds(seeds_b)}",
-                    *["–"] * (len(SCORES) + 3),
-                    ", ".join(flags),
-                ]
-            )
-            continue
-        if seeds_a != seeds_b:
-            flags.append(f"seeds {_seeds(seeds_a)} / {_seeds(seeds_b)}")
-            result.mismatches.append(
-                f"{label}: seeds {_seeds(seeds_a)} in A, {_seeds(seeds_b)} in B"
-            )
-        n_a, n_b = int(ga.n_samples.iloc[0]), int(gb.n_samples.iloc[0])
-        if n_a != n_b:
-            flags.append(f"{n_a:,} / {n_b:,} images")
-            result.mismatches.append(f"{label}: {n_a:,} images in A, {n_b:,} in B")
-        common = seeds_a & seeds_b
-        if common:
-            ga, gb = ga[ga.seed.isin(common)], gb[gb.seed.isin(common)]
-        cells = []
-        worse: list[str] = []
-        better: list[str] = []
-        missing: list[str] = []
-        why = judged.get(cell)
-        if why is None:
-            for metric in SCORES:  # a NaN on any seed makes the mean NaN: missing, not hidden
-                mean_b = gb[metric].mean(skipna=False)
-                text, sign = _delta(ga[metric].mean(skipna=False), mean_b, tolerance)
-                cells.append(
-                    text if _missing(mean_b) or sign == MISSING else f"{mean_b:.3f} ({text})"
-                )
-                _sort(sign, metric, worse, better, missing)
-            text, sign = _rel(ga.wcss.mean(skipna=False), gb.wcss.mean(skipna=False), tolerance)
-            cells.append(text)
-            _sort(sign, "wcss", worse, better, missing)
-        else:
-            flags.append(f"draw: {why}")
-            pick = headline.chosen(gb)
-            for metric in SCORES:
-                text, sign = _against_seeds(ga[metric], pick[metric], tolerance)
-                cells.append(text)
-                _sort(sign, metric, worse, better, missing)
-            cells.append("not comparable")
-        fit, fit_flag = _time(ga.fit_s.median(), gb.fit_s.median(), band)
-        ext, ext_flag = _time(ga.extract_s.iloc[0], gb.extract_s.iloc[0], band)
-        what = "mean over seeds" if why is None else "headline against A's seeds"
-        _flag(f"{label} ({what})", worse, missing, better, flags, result)
-        if fit_flag:
-            flags.append(f"fit {fit_flag}")
-        if ext_flag:
-            flags.append(f"extract {ext_flag}")
-        table.append(
-            [
-                name,
-                first["split"],
-                ks,
-                f"{_seeds(seeds_a)} / {_seeds(seeds_b)}",
-                *cells,
-                fit,
-                ext,
-                ", ".join(flags) or "–",
-            ]
-        )
-    return table
+    cells = list(groups_a) + [c for c in groups_b if c not in groups_a]
+    return [_cell_row(cell, groups_a.get(cell), groups_b.get(cell), rules) for cell in cells]
+
+
+def _cell_row(
+    cell: tuple, ga: pd.DataFrame | None, gb: pd.DataFrame | None, rules: _Rules
+) -> list[Any]:
+    """The table row of one cell (its rows at eval_k in A and in B); what it finds goes to
+    ``rules.result``."""
+    first = (ga if ga is not None else gb).iloc[0]
+    name = _name(first, rules.with_dataset)
+    label = f"{name}, split {first['split']}"
+    if ga is None or gb is None:
+        return _one_sided_cell(name, label, first["split"], ga, gb, rules.result)
+    seeds = f"{_seeds(set(ga.seed))} / {_seeds(set(gb.seed))}"
+    if _ks(ga) != _ks(gb):
+        ks = f"{_ks(ga)} / {_ks(gb)}"
+        rules.result.mismatches.append(f"{label}: evaluated at k {ks}")
+        return [name, first["split"], ks, seeds, *["–"] * (len(SCORES) + 3), f"eval_k {ks}"]
+    flags = _coverage_flags(label, ga, gb, rules.result)
+    common = set(ga.seed) & set(gb.seed)
+    if common:
+        ga, gb = ga[ga.seed.isin(common)], gb[gb.seed.isin(common)]
+    why = rules.judged.get(cell)
+    if why is None:
+        cells, changes = _exact_cells(ga, gb, rules.tolerance)
+    else:
+        flags.append(f"draw: {why}")
+        cells, changes = _draw_cells(ga, gb, rules.tolerance)
+    fit, fit_flag = _time(ga.fit_s.median(), gb.fit_s.median(), rules.band)
+    ext, ext_flag = _time(ga.extract_s.iloc[0], gb.extract_s.iloc[0], rules.band)
+    what = "mean over seeds" if why is None else "headline against A's seeds"
+    _flag(f"{label} ({what})", changes, flags, rules.result)
+    if fit_flag:
+        flags.append(f"fit {fit_flag}")
+    if ext_flag:
+        flags.append(f"extract {ext_flag}")
+    return [name, first["split"], _ks(ga), seeds, *cells, fit, ext, ", ".join(flags) or "–"]
+
+
+def _one_sided_cell(
+    name: str,
+    label: str,
+    split: str,
+    ga: pd.DataFrame | None,
+    gb: pd.DataFrame | None,
+    result: Comparison,
+) -> list[Any]:
+    """The table row of a cell in one run only (a mismatch)."""
+    only = "A" if gb is None else "B"
+    result.mismatches.append(f"{label}: only in run {only}")
+    present = ga if gb is None else gb
+    seeds = _seeds(present.seed) + f" ({only})"
+    return [name, split, _ks(present), seeds, *["–"] * (len(SCORES) + 3), f"only in {only}"]
+
+
+def _coverage_flags(
+    label: str, ga: pd.DataFrame, gb: pd.DataFrame, result: Comparison
+) -> list[str]:
+    """The flags of a cell whose runs have other seeds or another number of images (each a
+    mismatch in ``result``)."""
+    flags = []
+    seeds_a, seeds_b = set(ga.seed), set(gb.seed)
+    if seeds_a != seeds_b:
+        flags.append(f"seeds {_seeds(seeds_a)} / {_seeds(seeds_b)}")
+        result.mismatches.append(f"{label}: seeds {_seeds(seeds_a)} in A, {_seeds(seeds_b)} in B")
+    n_a, n_b = int(ga.n_samples.iloc[0]), int(gb.n_samples.iloc[0])
+    if n_a != n_b:
+        flags.append(f"{n_a:,} / {n_b:,} images")
+        result.mismatches.append(f"{label}: {n_a:,} images in A, {n_b:,} in B")
+    return flags
+
+
+def _exact_cells(
+    ga: pd.DataFrame, gb: pd.DataFrame, tolerance: float
+) -> tuple[list[str], _Changes]:
+    """A cell judged exactly: B's mean of each score and its change from A's, WCSS's relative
+    change; a NaN on any seed makes the mean NaN (missing, not hidden)."""
+    cells, changes = [], _Changes()
+    for metric in SCORES:
+        mean_b = gb[metric].mean(skipna=False)
+        text, sign = _delta(ga[metric].mean(skipna=False), mean_b, tolerance)
+        cells.append(text if _missing(mean_b) or sign == MISSING else f"{mean_b:.3f} ({text})")
+        changes.file(sign, metric)
+    text, sign = _rel(ga.wcss.mean(skipna=False), gb.wcss.mean(skipna=False), tolerance)
+    cells.append(text)
+    changes.file(sign, "wcss")
+    return cells, changes
+
+
+def _draw_cells(ga: pd.DataFrame, gb: pd.DataFrame, tolerance: float) -> tuple[list[str], _Changes]:
+    """A cell judged as draws: B's headline of each score against the range of A's seeds;
+    WCSS not comparable."""
+    cells, changes = [], _Changes()
+    pick = headline.chosen(gb)
+    for metric in SCORES:
+        text, sign = _against_seeds(ga[metric], pick[metric], tolerance)
+        cells.append(text)
+        changes.file(sign, metric)
+    return [*cells, "not comparable"], changes
 
 
 def _ks(group: pd.DataFrame) -> str:
@@ -408,14 +435,7 @@ def _ks(group: pd.DataFrame) -> str:
 
 
 def _rows(
-    a: pd.DataFrame,
-    b: pd.DataFrame,
-    tolerance: float,
-    band: float,
-    with_dataset: bool,
-    all_rows: bool,
-    judged: dict[tuple, str | None],
-    result: Comparison,
+    a: pd.DataFrame, b: pd.DataFrame, all_rows: bool, rules: _Rules
 ) -> tuple[list[list[Any]], int, tuple[str, float] | None]:
     """The row-by-row table, the number of matched rows and the largest score change."""
     merged = a.assign(_pos=range(len(a))).merge(
@@ -429,74 +449,78 @@ def _rows(
     merged = merged.iloc[merged["_pos_a"].fillna(merged["_pos_b"]).argsort(kind="stable")]
     table = []
     largest: tuple[str, float] | None = None
-    only = {"left_only": [], "right_only": []}
+    only: dict[str, list[pd.Series]] = {"left_only": [], "right_only": []}
     for _, row in merged.iterrows():
-        name = _name(row, with_dataset)
-        side = row["_merge"]
-        if side != "both":
-            only[side].append(row)
-            tag = "A" if side == "left_only" else "B"
-            table.append(
-                [
-                    name,
-                    row["split"],
-                    int(row["k"]),
-                    int(row["seed"]),
-                    *["–"] * (len(SCORES) + 2),
-                    f"only in {tag}",
-                ]
-            )
+        if row["_merge"] != "both":
+            only[row["_merge"]].append(row)
+            table.append(_one_sided_row(row, rules.with_dataset))
             continue
-        flags: list[str] = []
-        cells: list[str] = []
-        worse: list[str] = []
-        better: list[str] = []
-        missing: list[str] = []
-        for metric in SCORES:
-            va, vb = row[f"{metric}_a"], row[f"{metric}_b"]
-            text, sign = _delta(va, vb, tolerance)
-            cells.append(text)
-            _sort(sign, metric, worse, better, missing)
-            if not (_missing(va) or _missing(vb)) and (
-                largest is None or abs(vb - va) > abs(largest[1])
-            ):
-                largest = (metric, float(vb - va))
-        text, sign = _rel(row["wcss_a"], row["wcss_b"], tolerance)
-        cells.append(text)
-        _sort(sign, "wcss", worse, better, missing)
-        fit, fit_flag = _time(row["fit_s_a"], row["fit_s_b"], band)
-        if bool(row["eval_k_a"]) != bool(row["eval_k_b"]):
-            flags.append("eval_k differs")
-        why = judged.get(tuple(row[c] for c in CELL))
-        if why is not None:  # a draw: listed with --all-rows, judged by its cell
-            worse, better = [], []
-        _flag(f"row {_key_text(row)}", worse, missing, better, flags, result)
-        listed = bool(flags)  # rows flagged only for their time are counted, not listed
-        if why is not None:
-            flags.append("draw")
-        if fit_flag:
-            flags.append(f"fit {fit_flag}")
-            result.time_flagged_rows += 1
-        if listed or all_rows:
-            table.append(
-                [
-                    name,
-                    row["split"],
-                    int(row["k"]),
-                    int(row["seed"]),
-                    *cells,
-                    fit,
-                    ", ".join(flags) or "–",
-                ]
-            )
+        cells, changes, largest = _row_scores(row, rules.tolerance, largest)
+        listed = _matched_row(row, cells, changes, all_rows, rules)
+        if listed is not None:
+            table.append(listed)
     for side, tag in (("left_only", "A"), ("right_only", "B")):
         if only[side]:
-            result.mismatches.append(
+            rules.result.mismatches.append(
                 f"{len(only[side])} rows only in run {tag} (first: {_key_text(only[side][0])})"
             )
     if largest is None and (merged["_merge"] == "both").any():
         largest = ("–", 0.0)
     return table, int((merged["_merge"] == "both").sum()), largest
+
+
+def _one_sided_row(row: pd.Series, with_dataset: bool) -> list[Any]:
+    """The table row of a row in one run only."""
+    tag = "A" if row["_merge"] == "left_only" else "B"
+    name = _name(row, with_dataset)
+    keys = [name, row["split"], int(row["k"]), int(row["seed"])]
+    return [*keys, *["–"] * (len(SCORES) + 2), f"only in {tag}"]
+
+
+def _row_scores(
+    row: pd.Series, tolerance: float, largest: tuple[str, float] | None
+) -> tuple[list[str], _Changes, tuple[str, float] | None]:
+    """A matched row's change of each score and of WCSS, and the largest score change so far
+    (``largest`` or this row's)."""
+    cells, changes = [], _Changes()
+    for metric in SCORES:
+        va, vb = row[f"{metric}_a"], row[f"{metric}_b"]
+        text, sign = _delta(va, vb, tolerance)
+        cells.append(text)
+        changes.file(sign, metric)
+        if not (_missing(va) or _missing(vb)) and (
+            largest is None or abs(vb - va) > abs(largest[1])
+        ):
+            largest = (metric, float(vb - va))
+    text, sign = _rel(row["wcss_a"], row["wcss_b"], tolerance)
+    cells.append(text)
+    changes.file(sign, "wcss")
+    return cells, changes, largest
+
+
+def _matched_row(
+    row: pd.Series, cells: list[str], changes: _Changes, all_rows: bool, rules: _Rules
+) -> list[Any] | None:
+    """The table row of a row both runs have, or None when it is not listed (no flag but its
+    time, and not ``all_rows``); its findings go to ``rules.result``."""
+    flags: list[str] = []
+    fit, fit_flag = _time(row["fit_s_a"], row["fit_s_b"], rules.band)
+    if bool(row["eval_k_a"]) != bool(row["eval_k_b"]):
+        flags.append("eval_k differs")
+    why = rules.judged.get(tuple(row[c] for c in CELL))
+    if why is not None:  # a draw: listed with --all-rows, judged by its cell
+        changes.worse, changes.better = [], []
+    _flag(f"row {_key_text(row)}", changes, flags, rules.result)
+    listed = bool(flags)  # rows flagged only for their time are counted, not listed
+    if why is not None:
+        flags.append("draw")
+    if fit_flag:
+        flags.append(f"fit {fit_flag}")
+        rules.result.time_flagged_rows += 1
+    if not (listed or all_rows):
+        return None
+    keys = [_name(row, rules.with_dataset), row["split"], int(row["k"]), int(row["seed"])]
+    return [*keys, *cells, fit, ", ".join(flags) or "–"]
 
 
 # ------------------------------------------------------------------------- exactly or as draws

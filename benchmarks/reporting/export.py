@@ -102,7 +102,6 @@ def export(
     count = threads or usable_cores()
     steps = [(s, with_threads(s, p, count)) for s, p in chain_steps(name, dict(params or {}))]
     feats = extract(ds, steps, cache, name=name)
-    X = feats.X
     meta = {
         "extractor": name,
         "params": params or {},
@@ -111,37 +110,58 @@ def export(
         "limit": limit,
         "dataset_checksum": ds.checksum,
         "n_images": len(ds),
-        "feature_dim": int(X.shape[1]),
+        "feature_dim": int(feats.X.shape[1]),
         "from_cache": feats.cached,
     }
-    index = np.arange(len(ds), dtype=np.int64)
-    split = np.where(ds.is_train, "train", "test")
     try:
-        if fmt == "npz":
-            with atomic_open(out, "wb") as fh:
-                np.savez(
-                    fh,
-                    index=index,
-                    split=split.astype("U5"),
-                    label=ds.labels.astype(np.int64),
-                    features=X,
-                    meta=np.array(json.dumps(meta, sort_keys=True)),
-                )
-        elif fmt == "csv":
-            frame = table(index, split, ds.labels, X)
-            with atomic_open(out, "w") as fh:
-                frame.to_csv(fh, index=False, float_format="%.9g")
-        else:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
-            arrow = pa.Table.from_pandas(table(index, split, ds.labels, X), preserve_index=False)
-            schema_meta = {**(arrow.schema.metadata or {}), META_KEY: json.dumps(meta).encode()}
-            with atomic_open(out, "wb") as fh:
-                pq.write_table(arrow.replace_schema_metadata(schema_meta), fh)
+        WRITERS[fmt](out, ds, feats.X, meta)
     except OSError as exc:
         raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
     return meta
+
+
+def _index_and_split(ds: datasets.Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Each image's position in the dataset, and its split (``train`` or ``test``)."""
+    return np.arange(len(ds), dtype=np.int64), np.where(ds.is_train, "train", "test")
+
+
+def write_npz(out: Path, ds: datasets.Dataset, X: np.ndarray, meta: dict[str, Any]) -> None:
+    """The npz export: arrays index, split, label, features and meta (a JSON string)."""
+    index, split = _index_and_split(ds)
+    with atomic_open(out, "wb") as fh:
+        np.savez(
+            fh,
+            index=index,
+            split=split.astype("U5"),
+            label=ds.labels.astype(np.int64),
+            features=X,
+            meta=np.array(json.dumps(meta, sort_keys=True)),
+        )
+
+
+def write_csv(out: Path, ds: datasets.Dataset, X: np.ndarray, meta: dict[str, Any]) -> None:
+    """The CSV export: the :func:`table` (floats to 9 significant digits); no ``meta``."""
+    index, split = _index_and_split(ds)
+    frame = table(index, split, ds.labels, X)
+    with atomic_open(out, "w") as fh:
+        frame.to_csv(fh, index=False, float_format="%.9g")
+
+
+def write_parquet(out: Path, ds: datasets.Dataset, X: np.ndarray, meta: dict[str, Any]) -> None:
+    """The parquet export: the :func:`table`, ``meta`` as JSON under the schema key
+    :data:`META_KEY`."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    index, split = _index_and_split(ds)
+    arrow = pa.Table.from_pandas(table(index, split, ds.labels, X), preserve_index=False)
+    schema_meta = {**(arrow.schema.metadata or {}), META_KEY: json.dumps(meta).encode()}
+    with atomic_open(out, "wb") as fh:
+        pq.write_table(arrow.replace_schema_metadata(schema_meta), fh)
+
+
+#: The writer of each format: ``writer(out, dataset, features, meta)``.
+WRITERS = {"npz": write_npz, "csv": write_csv, "parquet": write_parquet}
 
 
 def _need_pyarrow() -> None:

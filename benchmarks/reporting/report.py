@@ -327,6 +327,83 @@ def floor_per_iteration(env: dict[str, Any]) -> Callable[[int, int], float] | No
     return None if bw is None else functools.partial(floor.floor_s, bytes_per_s=bw)
 
 
+#: Under the summary's title: what the suite answers, and what a headline is.
+SUMMARY_INTRO = (
+    "The question this suite answers: how well can MNIST be clustered **without labels**? "
+    "The best label-free cell first, then the best cell whose features were trained on the "
+    "labels, each by its **headline**: the start a user would keep without labels (the "
+    "backend's best objective: lowest WCSS, or highest log-likelihood for a mixture), with "
+    "the spread of the seeds' single starts beside it. ▼: the headline is below the seeds' "
+    "mean (the best objective is not the best clustering there)."
+)
+#: Under the grid tables: what each score means.
+SCORES_NOTE = (
+    "Scores: `purity` weights each cluster by its size; `macro purity` is the unweighted "
+    'mean of cluster purities (the seed blog\'s "accuracy"); `acc` matches clusters to '
+    "digits one to one (Hungarian); NMI and ARI are scikit-learn's. Headline: the "
+    "best-objective seed's scores (▼ below the seeds' mean); then mean ± sample std over "
+    "seeds. *Supervised* extractors were trained on the labelled training images, so their "
+    "scores on split `all` include images they saw; split `test` holds only unseen images."
+)
+
+
+def summary(frame: pd.DataFrame, env: dict[str, Any], eval_k: int, seeds: list[int]) -> list[str]:
+    """The title and context line; the summary of the main split (``all`` when clustered): the
+    headline table and the best cell per metric; the grid of every split at eval_k; the notes
+    on pinned cells and on the scores."""
+    evals = frame[frame.eval_k]
+    splits = list(dict.fromkeys(frame.split))
+    main_split = "all" if "all" in splits else splits[0]
+    main = evals[evals.split == main_split]
+    lines = [
+        "# mnist-bench report",
+        "",
+        context_line(frame, env, eval_k, seeds),
+        "",
+        f"## Summary (k = {eval_k}, split `{main_split}`, seeds {', '.join(map(str, seeds))})",
+        "",
+        SUMMARY_INTRO,
+        "",
+        headline.summary_table(main),
+        "",
+        "Best cell per metric (mean over seeds):",
+        "",
+        best_cells(main),
+        "",
+    ]
+    for split in splits:
+        part = evals[evals.split == split]
+        lines += [
+            f"### Grid at k = {eval_k}, split `{split}` ({int(part.n_samples.iloc[0]):,} images)",
+            "",
+            grid_table(part),
+            "",
+        ]
+    note = headline.pinned_note(evals, env)
+    return [*lines, *([note, ""] if note else []), SCORES_NOTE, ""]
+
+
+def published_sections(evals_all: pd.DataFrame) -> list[str]:
+    """Ours beside the published figures, on split ``all``: the label-free methods (results
+    with an ``objective`` column), then the seed blog's."""
+    lines = []
+    if "objective" in evals_all and not evals_all.empty:
+        lines += label_free_section(evals_all)
+    return lines + seed_blog_section(evals_all)
+
+
+def environment_section(frame: pd.DataFrame, env: dict[str, Any]) -> list[str]:
+    """The run environment, and where every number of the report comes from (the last lines)."""
+    return [
+        "## Run environment",
+        "",
+        *header(frame, env),
+        "",
+        "Every number in the tables above is read from `results.csv` in this folder; the "
+        "montages and heatmaps are drawn from `labels/` and the dataset.",
+    ]
+
+
 def render(out_dir: str | Path, cache: Cache | None = None) -> Path:
     """Write ``OUT/REPORT.md`` (and its plots) from ``OUT/results.csv``; return its path.
 
@@ -343,51 +420,12 @@ def render(out_dir: str | Path, cache: Cache | None = None) -> Path:
     evals = frame[frame.eval_k]
     eval_k = int(evals.k.iloc[0])
     seeds = sorted(evals.seed.unique())
-    splits = list(dict.fromkeys(frame.split))
-    lines = ["# mnist-bench report", "", context_line(frame, env, eval_k, seeds), ""]
-    main_split = "all" if "all" in splits else splits[0]
-    lines += [
-        f"## Summary (k = {eval_k}, split `{main_split}`, seeds {', '.join(map(str, seeds))})",
-        "",
-    ]
-    lines += [
-        "The question this suite answers: how well can MNIST be clustered **without labels**? "
-        "The best label-free cell first, then the best cell whose features were trained on the "
-        "labels, each by its **headline**: the start a user would keep without labels (the "
-        "backend's best objective: lowest WCSS, or highest log-likelihood for a mixture), with "
-        "the spread of the seeds' single starts beside it. ▼: the headline is below the seeds' "
-        "mean (the best objective is not the best clustering there).",
-        "",
-        headline.summary_table(evals[evals.split == main_split]),
-        "",
-        "Best cell per metric (mean over seeds):",
-        "",
-    ]
-    lines += [best_cells(evals[evals.split == main_split]), ""]
-    for split in splits:
-        part = evals[evals.split == split]
-        lines += [
-            f"### Grid at k = {eval_k}, split `{split}` ({int(part.n_samples.iloc[0]):,} images)",
-            "",
-            grid_table(part),
-            "",
-        ]
-    note = headline.pinned_note(evals, env)
-    lines += [note, ""] if note else []
-    lines += [
-        "Scores: `purity` weights each cluster by its size; `macro purity` is the unweighted "
-        'mean of cluster purities (the seed blog\'s "accuracy"); `acc` matches clusters to '
-        "digits one to one (Hungarian); NMI and ARI are scikit-learn's. Headline: the "
-        "best-objective seed's scores (▼ below the seeds' mean); then mean ± sample std over "
-        "seeds. *Supervised* extractors were trained on the labelled training images, so their "
-        "scores on split `all` include images they saw; split `test` holds only unseen images.",
-        "",
-        *clusters_section(
-            visuals.ensure(out_dir, frame, env, cache=cache),
-            maps.ensure(out_dir, frame, env, cache=cache),
-            eval_k,
-        ),
-    ]
+    lines = summary(frame, env, eval_k, seeds)
+    lines += clusters_section(
+        visuals.ensure(out_dir, frame, env, cache=cache),
+        maps.ensure(out_dir, frame, env, cache=cache),
+        eval_k,
+    )
     lines += kselect_report.elbow_section(frame, out_dir, eval_k, seeds)
     lines += kselect_report.section(frame, out_dir)
     lines += headline.stability_section(evals)
@@ -395,15 +433,9 @@ def render(out_dir: str | Path, cache: Cache | None = None) -> Path:
     lines += floor.section(frame, env)
     lines += shared_starts_report.section(every_row, floor_per_iteration(env))
     lines += timeshare.section(out_dir, frame)
-    if "objective" in evals and not evals[evals.split == "all"].empty:
-        lines += label_free_section(evals[evals.split == "all"])
-    lines += seed_blog_section(evals[evals.split == "all"])
+    lines += published_sections(evals[evals.split == "all"])
     lines += benchmark_section(bench)
-    lines += ["## Run environment", "", *header(frame, env), ""]
-    lines += [
-        "Every number in the tables above is read from `results.csv` in this folder; the "
-        "montages and heatmaps are drawn from `labels/` and the dataset."
-    ]
+    lines += environment_section(frame, env)
     path = out_dir / words.REPORT
     write_text(path, "\n".join(lines) + "\n")
     return path

@@ -166,13 +166,38 @@ def draw_montage(
     n_samples : images per row (fewer when the cluster is smaller).
     seed : seed of the random choice of images.
     """
-    plt = plots.pyplot()
     table = confusion(y, labels, k, classes)
     order, _ = hungarian_order(table)
+    mosaic, captions = montage_mosaic(images, y, labels, table, order, classes, n_samples, seed)
+    show_montage(mosaic, captions, images.shape[1], k, n_samples, path, title)
+
+
+def _pad(h: int) -> int:
+    """Pixels between the tiles of a montage of images ``h`` pixels high."""
+    return max(1, h // 14)
+
+
+def montage_mosaic(
+    images: np.ndarray,
+    y: np.ndarray,
+    labels: np.ndarray,
+    table: np.ndarray,
+    order: list[int],
+    classes: np.ndarray,
+    n_samples: int,
+    seed: int,
+) -> tuple[np.ndarray, list[str]]:
+    """The montage's tiles as one RGB image in [0, 1], and the caption of each of its rows.
+
+    A row per cluster in ``order`` (``table``: its :func:`confusion`), with up to ``n_samples``
+    of its images drawn at random (``seed``), red where the digit is not the cluster's majority.
+    """
     rng = np.random.default_rng(seed)
     h, w = images.shape[1:3]
-    pad = max(1, h // 14)
-    mosaic = np.ones((k * (h + pad) + pad, n_samples * (w + pad) + pad, 3), dtype=np.float32)
+    pad = _pad(h)
+    mosaic = np.ones(
+        (table.shape[1] * (h + pad) + pad, n_samples * (w + pad) + pad, 3), dtype=np.float32
+    )
     captions = []
     for row, cluster in enumerate(order):
         members = np.flatnonzero(labels == cluster)
@@ -190,6 +215,16 @@ def draw_montage(
         for col, i in enumerate(chosen):
             top, left = pad + row * (h + pad), pad + col * (w + pad)
             mosaic[top : top + h, left : left + w] = _tile(images[i], y[i] != majority)
+    return mosaic, captions
+
+
+def show_montage(
+    mosaic: np.ndarray, captions: list[str], h: int, k: int, n_samples: int, path: Path, title: str
+) -> None:
+    """Draw the montage's ``mosaic`` (images ``h`` pixels high, ``k`` rows) with its captions
+    left of the rows, at most :data:`MAX_WIDTH_IN` wide, and write it to ``path``."""
+    plt = plots.pyplot()
+    pad = _pad(h)
     cell_in = 0.42  # display size of one image
     label_in = 2.6
     width = min(MAX_WIDTH_IN, label_in + n_samples * cell_in)
