@@ -42,6 +42,15 @@ def test_wheel_installs_a_single_top_level_package(tmp_path: Path) -> None:
     assert tops == {"mnist_bench"}
     for package in ("core", "data", "grid", "reporting", "features", "clustering", "configs"):
         assert any(n.startswith(f"mnist_bench/{package}/") for n in names), package
+    # every module of every package in the source tree is in the wheel (a package missing from
+    # pyproject's list would import in a checkout and fail where the wheel is installed)
+    homes = {"benchmarks": "mnist_bench", "features": "mnist_bench/features"}
+    homes["clustering"] = "mnist_bench/clustering"
+    for folder, home in homes.items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            for module in init.parent.glob("*.py"):
+                inside = module.relative_to(ROOT / folder).as_posix()
+                assert f"{home}/{inside}" in names, inside
     assert not any("test_" in n for n in names)  # the pytest-benchmark stages are not installed
     for group in ("mnist_bench.datasets", "mnist_bench.extractors", "mnist_bench.backends"):
         assert f"[{group}]" in groups
