@@ -101,8 +101,9 @@ COLUMNS: tuple[str, ...] = (
     "s_per_iter",
     "init",
     *K_SCORES,
-    # the clusters a fit made (not counting noise) and the share of points it left as noise;
-    # a backend that chooses its own number of clusters has k = clusters
+    # whether the backend chose its own number of clusters (then k = clusters); the clusters a
+    # fit made (not counting noise) and the share of points it left as noise
+    "chose_k",
     "clusters",
     "noise",
     *CLUSTERED_METRICS,

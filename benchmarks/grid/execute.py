@@ -94,6 +94,7 @@ def run_job(job: Job, data: SplitData, cfg: GridConfig, clock: Clock) -> tuple[d
         **feature_columns(data.features),
         "eval_k": job.eval_k,
         "in_sweep": job.in_sweep,
+        "chose_k": job.k is None,
         "threads": cfg.threads_in_use,
         "extractor_params": json.dumps(cfg.extractors[job.extractor], sort_keys=True),
         "backend_params": recorded,

@@ -165,6 +165,7 @@ class Row(BaseModel):
     calinski_harabasz: Amount = math.nan
     davies_bouldin: Amount = math.nan
     bic: Annotated[float, Missing, _within(-math.inf)] = math.nan
+    chose_k: Flag = False
     clusters: Annotated[int | None, Field(ge=0), Blank] = None
     noise: Annotated[float, Missing, _within(0, 1)] = math.nan
     acc_clustered: Score = math.nan

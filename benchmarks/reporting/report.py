@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from mnist_bench.analyses.kselect import report as kselect_report
+from mnist_bench.analyses.pareto import report as pareto_report
 from mnist_bench.analyses.shared_starts import report as shared_starts_report
 from mnist_bench.core import vocabulary as words
 from mnist_bench.core.atomic import write_text
@@ -30,7 +31,7 @@ from mnist_bench.core.tables import markdown_table, mean_std
 from mnist_bench.core.vocabulary import METRICS, row_cell_label
 from mnist_bench.grid import environment, timings
 from mnist_bench.grid.results import read_results
-from mnist_bench.reporting import floor, headline, maps, timeshare, visuals
+from mnist_bench.reporting import floor, headline, kfree, maps, timeshare, visuals
 from mnist_bench.reporting.literature import LABEL_FREE, SEED_BLOG
 
 
@@ -43,7 +44,9 @@ def grid_table(evals: pd.DataFrame) -> str:
         pick = headline.chosen(group)
         rows.append(
             [
-                row_cell_label(first) + headline.pinned_mark(group),
+                row_cell_label(first)
+                + headline.pinned_mark(group)
+                + (f" ({kfree.label(first)})" if not kfree.rows_of(group).empty else ""),
                 int(first["feature_dim"]),
                 len(group),
                 f"{pick['acc']:.3f} / {pick['macro_purity']:.3f} (seed {int(pick['seed'])})"
@@ -383,6 +386,16 @@ def summary(frame: pd.DataFrame, env: dict[str, Any], eval_k: int, seeds: list[i
     return [*lines, *([note, ""] if note else []), SCORES_NOTE, ""]
 
 
+def pareto_section(evals: pd.DataFrame, out_dir: Path) -> list[str]:
+    """Accuracy against time on the main split, each cell at its headline start."""
+    split = "all" if (evals.split == "all").any() else str(evals.split.iloc[0])
+    main = evals[evals.split == split]
+    cells = [
+        headline.chosen(group) for _, group in main.groupby(["extractor", "backend"], sort=False)
+    ]
+    return pareto_report.section(pd.DataFrame(cells), out_dir, split)
+
+
 def published_sections(evals_all: pd.DataFrame) -> list[str]:
     """Ours beside the published figures, on split ``all``: the label-free methods (results
     with an ``objective`` column), then the seed blog's."""
@@ -418,9 +431,12 @@ def render(out_dir: str | Path, cache: Cache | None = None) -> Path:
     # the rows from shared starts have their own section
     every_row, frame = frame, shared_starts_report.own_rows(frame)
     evals = frame[frame.eval_k]
-    eval_k = int(evals.k.iloc[0])
+    # the k most evaluated rows share (a backend that chooses its own has the k it found)
+    eval_k = int(evals.k.mode().iloc[0])
     seeds = sorted(evals.seed.unique())
     lines = summary(frame, env, eval_k, seeds)
+    lines += pareto_section(evals, out_dir)
+    lines += kfree.section(evals)
     lines += clusters_section(
         visuals.ensure(out_dir, frame, env, cache=cache),
         maps.ensure(out_dir, frame, env, cache=cache),
