@@ -177,14 +177,15 @@ def cmd_list() -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> None:
+    from mnist_bench.analyses.time import timeshare
+    from mnist_bench.analyses.time.clock import PICTURES, REPORT, STARTUP, Clock, process_age
     from mnist_bench.core import plots
     from mnist_bench.core.cache import Cache, default_cache_dir
-    from mnist_bench.core.clock import PICTURES, REPORT, STARTUP, Clock, process_age
     from mnist_bench.grid import config
     from mnist_bench.grid.checks import load_dataset, prepare
     from mnist_bench.grid.record import output_folder, write_times
     from mnist_bench.grid.runner import run_grid
-    from mnist_bench.reporting import pictures, timeshare
+    from mnist_bench.reporting import pictures
     from mnist_bench.reporting.report import render
 
     overrides = {

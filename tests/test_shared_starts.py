@@ -14,11 +14,11 @@ from conftest import run_toml_in_process
 from mnist_bench import clustering, features
 from mnist_bench.analyses.scores import wcss
 from mnist_bench.analyses.shared_starts.starts import backends_for, kmeans_plusplus_start
+from mnist_bench.analyses.time import floor
 from mnist_bench.core import vocabulary as words
 from mnist_bench.core.errors import UserError
 from mnist_bench.data.datasets import load
 from mnist_bench.grid import config, environment
-from mnist_bench.reporting import floor
 
 ITERATIONS = 25
 

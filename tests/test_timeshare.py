@@ -13,8 +13,10 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from sklearn.metrics.cluster import contingency_matrix
 
 from mnist_bench.analyses.scores import contingency, scores, wcss
-from mnist_bench.core.clock import LIBRARY, SUITE, Clock, process_age
-from mnist_bench.core.clock import timeshare as timeshare_of
+from mnist_bench.analyses.time import timeshare
+from mnist_bench.analyses.time.benchmark import benchmark_json
+from mnist_bench.analyses.time.clock import LIBRARY, SUITE, Clock, process_age
+from mnist_bench.analyses.time.clock import timeshare as timeshare_of
 from mnist_bench.core.vocabulary import (
     BENCHMARK,
     COLUMNS,
@@ -24,8 +26,6 @@ from mnist_bench.core.vocabulary import (
     TIMES,
     TIMESHARE,
 )
-from mnist_bench.grid.timings import benchmark_json
-from mnist_bench.reporting import timeshare
 
 
 def _wcss_before(X: np.ndarray, labels: np.ndarray, centers: np.ndarray) -> float:

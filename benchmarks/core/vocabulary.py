@@ -150,8 +150,8 @@ BANDWIDTH = "bandwidth.json"
 RESULTS = "results.csv"
 REPORT = "REPORT.md"
 ENVIRONMENT = "environment.json"
-#: The run's one record of time: every span it timed (:mod:`mnist_bench.core.clock`); the two
-#: files below are derived from it.
+#: The run's one record of time: every span it timed (:mod:`mnist_bench.analyses.time.clock`);
+#: the two files below are derived from it.
 TIMES = "times.json"
 #: The extractions and each cell's fit and predict, as pytest-benchmark's statistics.
 BENCHMARK = "benchmark.json"

@@ -22,9 +22,9 @@ import numpy as np
 from mnist_bench.analyses.kselect.sample import SampleScores
 from mnist_bench.analyses.scores import NOISE, scores, wcss
 from mnist_bench.analyses.shared_starts import starts as shared_starts
+from mnist_bench.analyses.time.clock import LIBRARY, Clock
 from mnist_bench.clustering.base import bic
 from mnist_bench.core import numerics
-from mnist_bench.core.clock import LIBRARY, Clock
 from mnist_bench.core.errors import UserError
 from mnist_bench.core.vocabulary import SHARED, cell_label
 from mnist_bench.data.datasets import Dataset

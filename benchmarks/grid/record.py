@@ -23,9 +23,10 @@ import pandas as pd
 from filelock import FileLock, Timeout
 
 from mnist_bench.analyses.kselect.sample import ward_linkage
+from mnist_bench.analyses.time.benchmark import benchmark_json
+from mnist_bench.analyses.time.clock import Clock, timeshare
 from mnist_bench.core import vocabulary as words
 from mnist_bench.core.atomic import remove_stale_temporaries, write_npz, write_text
-from mnist_bench.core.clock import Clock, timeshare
 from mnist_bench.core.errors import UserError
 from mnist_bench.core.own_files import UNREADABLE
 from mnist_bench.core.system import say
@@ -35,7 +36,6 @@ from mnist_bench.grid.config import GridConfig
 from mnist_bench.grid.journal import Journal
 from mnist_bench.grid.plan import Job
 from mnist_bench.grid.results import write_results
-from mnist_bench.grid.timings import benchmark_json
 
 JOURNAL = "resume journal"
 

@@ -8,7 +8,7 @@ journal as rows come, label files, and at the end results.csv, environment.json 
 records). A killed run started again with the same config and output folder resumes where it
 stopped. Rendering the rows is the report's job.
 
-Every stage is timed on one :class:`mnist_bench.core.clock.Clock`, the run's one record of
+Every stage is timed on one :class:`mnist_bench.analyses.time.clock.Clock`, the run's one record of
 time, the libraries' seconds apart from the suite's own, each span labelled with the job or
 extractor it was about; each job is also timed as a whole around its stages, and its row's
 ``own_s`` is that time less the library's fit and predict.
@@ -23,8 +23,9 @@ from typing import Any
 
 import pandas as pd
 
+from mnist_bench.analyses.time.benchmark import MADE
+from mnist_bench.analyses.time.clock import LIBRARY, RESUMED, Clock, timed
 from mnist_bench.core.cache import Cache
-from mnist_bench.core.clock import LIBRARY, RESUMED, Clock, timed
 from mnist_bench.core.system import say
 from mnist_bench.data import datasets
 from mnist_bench.grid import budget
@@ -34,7 +35,6 @@ from mnist_bench.grid.execute import SplitData, run_job, score_sweep
 from mnist_bench.grid.extraction import Features, extract
 from mnist_bench.grid.plan import Job, grouped, plan
 from mnist_bench.grid.record import Recorder
-from mnist_bench.grid.timings import MADE
 
 #: Datasets at least this large are extracted by ``threads`` worker processes.
 PARALLEL_EXTRACT_MIN = 200_000

@@ -23,15 +23,17 @@ import pandas as pd
 from mnist_bench.analyses.kselect import report as kselect_report
 from mnist_bench.analyses.pareto import report as pareto_report
 from mnist_bench.analyses.shared_starts import report as shared_starts_report
+from mnist_bench.analyses.time import benchmark as timings
+from mnist_bench.analyses.time import floor, timeshare
 from mnist_bench.core import vocabulary as words
 from mnist_bench.core.atomic import write_text
 from mnist_bench.core.cache import Cache
 from mnist_bench.core.errors import UserError
 from mnist_bench.core.tables import markdown_table, mean_std
 from mnist_bench.core.vocabulary import METRICS, row_cell_label
-from mnist_bench.grid import environment, timings
+from mnist_bench.grid import environment
 from mnist_bench.grid.results import read_results
-from mnist_bench.reporting import floor, headline, kfree, maps, timeshare, visuals
+from mnist_bench.reporting import headline, kfree, maps, visuals
 from mnist_bench.reporting.literature import LABEL_FREE, SEED_BLOG
 
 
@@ -193,32 +195,6 @@ def seed_blog_section(evals_all: pd.DataFrame) -> list[str]:
         "on all 70,000 images with features from a CNN trained on the training images.",
         "",
         markdown_table(rows, ["seed blog", "published", "ours", "macro purity", "purity"]),
-        "",
-    ]
-
-
-def benchmark_section(bench: dict[str, Any]) -> list[str]:
-    """Stage timings from ``benchmark.json`` (pytest-benchmark's format), when present."""
-    rows = [
-        [
-            b["name"],
-            b["stats"]["rounds"],
-            f"{b['stats']['median']:.3f}",
-            f"{b['stats']['min']:.3f}",
-            f"{b['stats']['iqr']:.3f}",
-        ]
-        for b in bench.get("benchmarks", [])
-        if not str(b.get("group", "")).startswith("predict")
-    ]
-    if not rows:
-        return []
-    return [
-        "## Stage timings",
-        "",
-        "From `benchmark.json` (seconds; pytest-benchmark's statistics of the grid's own "
-        "measurements: one round per extraction, one per seed for each fit at eval_k):",
-        "",
-        markdown_table(rows, ["stage", "rounds", "median", "min", "IQR"]),
         "",
     ]
 
@@ -450,7 +426,7 @@ def render(out_dir: str | Path, cache: Cache | None = None) -> Path:
     lines += shared_starts_report.section(every_row, floor_per_iteration(env))
     lines += timeshare.section(out_dir, frame)
     lines += published_sections(evals[evals.split == "all"])
-    lines += benchmark_section(bench)
+    lines += timeshare.benchmark_section(bench)
     lines += environment_section(frame, env)
     path = out_dir / words.REPORT
     write_text(path, "\n".join(lines) + "\n")

@@ -4,7 +4,7 @@ Rows with ``init = "shared"`` (backend ``{backend}@shared``, see
 :mod:`mnist_bench.analyses.shared_starts.starts`) ran every k-means backend from the same
 k-means++ centres for the same number of Lloyd iterations. Per (split, extractor, k, seed): each
 backend's iterations, fit time, time per iteration (and its multiple of the memory floor, which
-the report passes in: :mod:`mnist_bench.reporting.floor`) and final WCSS relative to the best of
+the report passes in: :mod:`mnist_bench.analyses.time.floor`) and final WCSS relative to the best of
 them. The rest of the report leaves these rows out (:func:`own_rows`); results without an
 ``init`` column have none.
 """

@@ -1,5 +1,5 @@
 """``benchmark.json``: the stages of a run as pytest-benchmark statistics, derived from the run's
-one record of time (``times.json``, :mod:`mnist_bench.core.clock`).
+one record of time (``times.json``, :mod:`mnist_bench.analyses.time.clock`).
 
 The grid times every stage it runs once: each extraction, and each cell's fit and assignment
 on every seed at eval_k. Rather than run the stages again in rounds, those spans become
@@ -53,7 +53,7 @@ def _entry(group: str, name: str, values: list[float], info: dict[str, Any]) -> 
 
 def benchmark_json(record: dict[str, Any], env: dict[str, Any]) -> dict[str, Any]:
     """pytest-benchmark's JSON document of the stages in a run's record of time
-    (:meth:`mnist_bench.core.clock.Clock.record`): each extraction once (the seconds its
+    (:meth:`mnist_bench.analyses.time.clock.Clock.record`): each extraction once (the seconds its
     features took when made, here or by the run that cached them), each cell's fit and predict
     at eval_k once per seed (spans kept from an interrupted run included)."""
     from pytest_benchmark import __version__

@@ -1,7 +1,8 @@
-"""The report's "where the time went" table: the libraries' seconds against the suite's own.
+"""The report's "where the time went" table: the libraries' seconds against the suite's own; and
+its "stage timings" from ``benchmark.json``.
 
-Read from the run's ``timeshare.json`` (written by the grid and by ``mnist-bench run``, see
-:class:`mnist_bench.core.clock.Clock`): every stage measured, from the interpreter's start to
+Read from the run's ``timeshare.json`` (derived from the run's record of time, see
+:mod:`mnist_bench.analyses.time.clock`): every stage measured, from the interpreter's start to
 the report, with the seconds spent in the libraries benchmarked (extractors, backends) and in
 the suite itself. Without that record (an older run) the rows' ``fit_s``, ``predict_s`` and
 ``own_s`` give the part that was measured per row; without those either, there is no table.
@@ -18,9 +19,9 @@ from typing import Annotated, Any, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from mnist_bench.analyses.time.clock import OUTSIDE_GRID, TIMESHARE_VERSION
 from mnist_bench.core import vocabulary as words
 from mnist_bench.core.atomic import write_text
-from mnist_bench.core.clock import OUTSIDE_GRID, TIMESHARE_VERSION
 from mnist_bench.core.own_files import read_checked
 from mnist_bench.core.tables import markdown_table
 
@@ -43,7 +44,7 @@ class _Stage(_Part):
 
 
 class Record(BaseModel):
-    """What the report reads of ``timeshare.json`` (see :class:`mnist_bench.core.clock.Clock`)."""
+    """What the report reads of ``timeshare.json`` (see :func:`.clock.timeshare`)."""
 
     model_config = ConfigDict(extra="allow")
     version: Literal[TIMESHARE_VERSION]  # type: ignore[valid-type]
@@ -168,3 +169,29 @@ def refresh(out_dir: Path, frame: pd.DataFrame) -> None:
     end = len(text) if end < 0 else end + 1
     new = "\n".join(section(out_dir, frame)) + "\n"
     write_text(path, text[:start] + new + text[end:])
+
+
+def benchmark_section(bench: dict[str, Any]) -> list[str]:
+    """Stage timings from ``benchmark.json`` (pytest-benchmark's format), when present."""
+    rows = [
+        [
+            b["name"],
+            b["stats"]["rounds"],
+            f"{b['stats']['median']:.3f}",
+            f"{b['stats']['min']:.3f}",
+            f"{b['stats']['iqr']:.3f}",
+        ]
+        for b in bench.get("benchmarks", [])
+        if not str(b.get("group", "")).startswith("predict")
+    ]
+    if not rows:
+        return []
+    return [
+        "## Stage timings",
+        "",
+        "From `benchmark.json` (seconds; pytest-benchmark's statistics of the grid's own "
+        "measurements: one round per extraction, one per seed for each fit at eval_k):",
+        "",
+        markdown_table(rows, ["stage", "rounds", "median", "min", "IQR"]),
+        "",
+    ]

@@ -12,7 +12,7 @@ from that record:
 - :func:`timeshare`: seconds per stage on each side (``timeshare.json``, the report's "where
   the time went");
 - ``benchmark.json``: pytest-benchmark's statistics of the extractions and of each cell's fit
-  and predict at eval_k (:func:`mnist_bench.grid.timings.benchmark_json`);
+  and predict at eval_k (:func:`mnist_bench.analyses.time.benchmark.benchmark_json`);
 - the rows' ``fit_s``, ``predict_s`` and ``own_s`` are the seconds of the same spans.
 
 Spans of rows an interrupted run measured and this one kept are in the record marked
