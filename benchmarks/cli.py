@@ -41,7 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mnist-bench", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("list", help="list datasets, extractors and backends")
+    for add in (_run_parser, _report_parser, _compare_parser, _export_parser, _scale_parser):
+        add(sub)
+    return parser
 
+
+def _run_parser(sub: argparse._SubParsersAction) -> None:
+    """``run``: its flags override the grid TOML (``--config``, else the default grid)."""
     run = sub.add_parser("run", help="run a grid and write its report")
     run.add_argument(
         "--config", type=Path, help="grid TOML (default: benchmarks/configs/default.toml)"
@@ -65,12 +71,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--scheduler", help="dask.distributed scheduler address for the dask backend")
     _numerics_flag(run)
 
+
+def _report_parser(sub: argparse._SubParsersAction) -> None:
     report = sub.add_parser("report", help="re-render DIR/REPORT.md from DIR/results.csv")
     report.add_argument("dir", type=Path)
     report.add_argument(
         "--cache-dir", type=Path, help="cache folder of the 2-D map layouts (~/.cache/mnist-bench)"
     )
 
+
+def _compare_parser(sub: argparse._SubParsersAction) -> None:
     compare = sub.add_parser(
         "compare", help="markdown table of metric and time differences of run B against run A"
     )
@@ -94,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compare.add_argument("--out", type=Path, help="also write the markdown to this file")
 
+
+def _export_parser(sub: argparse._SubParsersAction) -> None:
     export = sub.add_parser(
         "export", help="write one extractor's features of every image to a file"
     )
@@ -115,8 +127,6 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", type=Path, required=True, help="the file to write")
     export.add_argument("--cache-dir", type=Path, help="cache folder (~/.cache/mnist-bench)")
     _numerics_flag(export)
-    _scale_parser(sub)
-    return parser
 
 
 def _scale_parser(sub: argparse._SubParsersAction) -> None:
