@@ -263,8 +263,10 @@ def _float(value: str, flag: str) -> float:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from mnist_bench.core.atomic import write_text
-    from mnist_bench.reporting.compare import compare, exact
+    from mnist_bench.reporting.compare import check_out, compare, exact
 
+    if args.out is not None:  # before anything is printed: it overwrites only a comparison
+        check_out(args.out, args.dir_a, args.dir_b)
     if args.exact:
         result = exact(args.dir_a, args.dir_b)
     else:

@@ -305,7 +305,10 @@ def test_npz_files_round_trip_and_a_failed_write_leaves_the_old_file(tmp_path: P
 @pytest.mark.ci
 def test_temporaries_in_subfolders_are_removed(good: Path, tmp_path: Path) -> None:
     run = _copy(good, tmp_path)
-    stale = [run / "montages" / ".x.png.abc123.tmp", run / "labels" / ".y.npz.def456.tmp"]
+    stale = [
+        run / "montages" / ".x.png.mnist-bench-123-abc123xy.tmp",  # the suite's temporaries
+        run / "labels" / ".y.npz.mnist-bench-4567-def456zz.tmp",
+    ]
     for path in stale:
         path.parent.mkdir(exist_ok=True)
         path.write_bytes(b"half")

@@ -21,7 +21,14 @@ from typing import Any
 import numpy as np
 from filelock import FileLock
 
-from mnist_bench.core.atomic import atomic_path, remove_stale_temporaries, write_text
+from mnist_bench.core.atomic import (
+    atomic_path,
+    checked,
+    contained,
+    remove,
+    remove_stale_temporaries,
+    write_text,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,16 +63,16 @@ class Cache:
         self.root = Path(root)
 
     def path(self, kind: str, key: str, suffix: str = "") -> Path:
-        """Where entry ``key`` of ``kind`` lives (the folder is created)."""
-        folder = self.root / kind
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder / f"{key}{suffix}"
+        """Where entry ``key`` of ``kind`` lives (the folder is created), refused unless it
+        resolves inside the cache folder, links included (:mod:`mnist_bench.core.atomic`)."""
+        return checked(self.root / kind / f"{key}{suffix}", self.root)
 
     @contextlib.contextmanager
     def lock(self, kind: str, key: str) -> Iterator[None]:
         """Hold the lock of entry ``key``; removes temporaries a killed writer left behind."""
         target = self.path(kind, key)
-        with FileLock(str(target) + ".lock"):
+        lock = contained(self.root, f"{target}.lock", "cache folder")
+        with FileLock(str(lock)):
             remove_stale_temporaries(target.parent, prefix=f"{key}.")
             yield
 
@@ -98,7 +105,7 @@ class Cache:
             if loaded is not None:
                 return (*loaded, True)
             blocks, n_rows, meta = compute()
-            with atomic_path(data_path) as tmp:
+            with atomic_path(data_path, folder=self.root) as tmp:
                 out, filled = None, 0
                 for block in blocks:
                     if out is None:
@@ -114,7 +121,7 @@ class Cache:
                 shape, dtype = list(out.shape), str(out.dtype)
                 del out
             meta = {**meta, "sha256": _sha256_file(data_path), "shape": shape, "dtype": dtype}
-            write_text(meta_path, json.dumps(meta, indent=1, sort_keys=True))
+            write_text(meta_path, json.dumps(meta, indent=1, sort_keys=True), folder=self.root)
             return _read(data_path), meta, False
 
     def _load(
@@ -139,8 +146,7 @@ class Cache:
         except (OSError, ValueError, json.JSONDecodeError, UnicodeDecodeError) as exc:
             log.warning("discarding corrupt cache entry %s (%s); recomputing", data_path.name, exc)
             for path in (data_path, meta_path):
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
+                remove(path, folder=self.root)
             return None
         return array, meta
 

@@ -33,12 +33,13 @@ def pyplot():
     return plt
 
 
-def save(fig, path: Path) -> None:
-    """Write ``fig`` to ``path`` atomically and close it."""
+def save(fig, path: Path, folder: Path | None = None) -> None:
+    """Write ``fig`` to ``path`` atomically and close it (``path`` must resolve inside
+    ``folder``: :mod:`mnist_bench.core.atomic`)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
     pyplot().close(fig)
-    write_bytes(path, buf.getvalue())
+    write_bytes(path, buf.getvalue(), folder=folder)
 
 
 @functools.cache
@@ -77,7 +78,7 @@ def cached(path: Path, cache: Cache | None, draw: Callable[[Path], None], **key:
         write_bytes(path, kept.read_bytes())
         return
     draw(path)
-    write_bytes(kept, Path(path).read_bytes())
+    write_bytes(kept, Path(path).read_bytes(), folder=cache.root)
 
 
 _KEPT: list[Cache] = []

@@ -17,8 +17,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mnist_bench.core.errors import UserError
-
 #: Label-based scores, higher is better, in report order.
 METRICS: tuple[str, ...] = ("purity", "macro_purity", "acc", "nmi", "ari")
 #: The scores also given over the points a backend put in a cluster, noise left out (equal to
@@ -164,12 +162,23 @@ HEATMAPS_DIR = "heatmaps"
 MAPS_DIR = "maps"
 DENDROGRAMS_DIR = "dendrograms"
 
+#: The lock file of a run folder, held while a run or a report writes in it.
+LOCK = ".lock"
+#: Every file and folder of a run (or scale) folder with a fixed name; its plots are named by
+#: split (``elbow_all.png``, ...).
+RUN_NAMES: tuple[str, ...] = (
+    RESULTS, REPORT, ENVIRONMENT, TIMES, BENCHMARK, TIMESHARE, PARTIAL, LABELS_DIR, MONTAGES_DIR,
+    HEATMAPS_DIR, MAPS_DIR, DENDROGRAMS_DIR, SCALE_SETTINGS, BANDWIDTH, SCALE_PLOT, LOCK,
+)  # fmt: skip
+
 SUPERVISED_MARK = " (supervised)"
 
 #: What a name that becomes part of a file name (a split, an extractor, a backend) may be:
 #: letters, digits, ``_ . + - @``, not starting with a dot, a dash or an at sign, at most 64
 #: characters.
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+@-]{0,63}")
+#: The most images a run clusters: its label files keep image positions as int32.
+MAX_IMAGES = 2**31 - 1
 #: The largest seed: every library takes it (numpy, scikit-learn, FAISS and TensorFlow take a
 #: signed 32-bit seed).
 MAX_SEED = 2**31 - 1
@@ -194,13 +203,12 @@ def inside(out_dir: str | os.PathLike[str], relative: str) -> Path:
     """``out_dir / relative``, refused unless it resolves to a place inside ``out_dir``.
 
     Every file a run or a report writes under its folder is named through here, so neither a
-    crafted name nor a symbolic link in a run folder from elsewhere can send a write outside it.
+    crafted name nor a symbolic link in a run folder from elsewhere can send a write outside it
+    (the rule of :mod:`mnist_bench.core.atomic`, which checks the write itself again).
     """
-    root = Path(out_dir).resolve()
-    path = (root / relative).resolve()
-    if path == root or root not in path.parents:
-        raise UserError(f"{relative!r} would be written outside the output folder {out_dir}")
-    return Path(out_dir) / relative
+    from mnist_bench.core.atomic import contained
+
+    return contained(out_dir, Path(out_dir) / relative, "output folder")
 
 
 def cell_label(extractor: str, backend: str, supervised: bool = False) -> str:

@@ -222,14 +222,24 @@ def load_digits() -> Dataset:
 
 
 def load(
-    name: str, limit: int | None = None, cache_dir: str | os.PathLike[str] | None = None
+    name: str,
+    limit: int | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    generate: bool = True,
 ) -> Dataset:
     """Load dataset ``name``, optionally as a deterministic stratified subset of ``limit``.
 
     A generated dataset (its loader takes ``limit``, as ``scale`` does) is instead made with
-    ``limit`` images, stored under ``cache_dir`` (default: the suite's cache folder).
+    ``limit`` images, stored under ``cache_dir`` (default: the suite's cache folder). With
+    ``generate`` false (``mnist-bench report``) only images already in ``cache_dir`` are read:
+    a loader that cannot promise that (it takes no ``generate``) is not called.
     """
     loader = DATASETS.load(name)
-    if "limit" in inspect.signature(loader).parameters:
-        return loader(limit, cache_dir=cache_dir)  # type: ignore[call-arg]
+    params = inspect.signature(loader).parameters
+    if "limit" in params:
+        if generate:
+            return loader(limit, cache_dir=cache_dir)  # type: ignore[call-arg]
+        if "generate" not in params:
+            raise UserError(f"dataset {name!r} is generated on demand: only a run makes it")
+        return loader(limit, cache_dir=cache_dir, generate=False)  # type: ignore[call-arg]
     return loader().subset(limit)

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 from filelock import FileLock
 
+from mnist_bench.core.atomic import atomic_path, checked, contained, remove
 from mnist_bench.core.cache import default_cache_dir
 from mnist_bench.core.errors import UserError
 from mnist_bench.core.system import usable_cores
@@ -132,9 +133,9 @@ def _chunks(
 def write_images(
     path: Path, pool: np.ndarray, order: np.ndarray, n: int, seed: int, threads: int
 ) -> None:
-    """Generate the first ``n`` images into the ``.npy`` file ``path`` (atomically)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    """Generate the first ``n`` images into the ``.npy`` file ``path`` (atomically: a
+    temporary of :mod:`mnist_bench.core.atomic`, renamed when complete)."""
+    with atomic_path(path) as tmp:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, *pool.shape[1:]))
         n_chunks = -(-n // CHUNK)
         with _chunks(pool, order, n_chunks, seed, threads) as chunks:
@@ -144,11 +145,6 @@ def write_images(
                 out[start:stop] = images[: stop - start]
         out.flush()
         del out
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
 
 
 def load_scale(
@@ -157,6 +153,7 @@ def load_scale(
     cache_dir: str | os.PathLike[str] | None = None,
     seed: int = 0,
     threads: int | None = None,
+    generate: bool = True,
 ) -> Dataset:
     """Augmented MNIST of any size (``--limit N``, default 70,000), generated and cached.
 
@@ -166,33 +163,49 @@ def load_scale(
     cache_dir : cache folder; the images go to ``cache_dir/datasets`` (default: the suite's).
     seed : generator seed.
     threads : processes generating chunks (default: all usable cores).
+    generate : whether images missing from the cache are made (``False``: only those already
+        there are read, else a :class:`UserError`; ``mnist-bench report`` generates no data).
     """
     n = DEFAULT_N if limit is None else int(limit)
     if n < 1:
         raise UserError(f"--limit {n} is out of range for dataset 'scale': it must be >= 1")
     mnist = load_mnist()
     pool = np.ascontiguousarray(mnist.images)
-    n_train = int(mnist.is_train.sum())
     order = source_order(len(pool), seed)
-    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    folder = folder / "datasets"
-    folder.mkdir(parents=True, exist_ok=True)
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    folder = root / "datasets"
     checksum = hashlib.sha256(f"scale:{n}:{seed}:{VERSION}:{mnist.checksum}".encode()).hexdigest()
     path = folder / f"scale-n{n}-seed{seed}-v{VERSION}-{checksum[:12]}.npy"
-    with FileLock(str(path) + ".lock"):
+    if not generate:
+        images = _open(path, (n, *pool.shape[1:]), remove_bad=False)
+        if images is None:
+            raise UserError(
+                f"the {n:,} images of dataset 'scale' are not in the cache {root} (only "
+                "`mnist-bench run` generates them; give its --cache-dir)"
+            )
+        return _dataset(mnist, images, n, seed, checksum)
+    checked(path, root)  # inside the cache folder, links included; its folder made
+    with FileLock(str(contained(root, f"{path}.lock", "cache folder"))):
         images = _open(path, (n, *pool.shape[1:]))
         if images is None:
             write_images(path, pool, order, n, seed, threads or usable_cores())
             images = _open(path, (n, *pool.shape[1:]))
             assert images is not None
-    src = source_indices(n, len(pool), seed)
+    return _dataset(mnist, images, n, seed, checksum)
+
+
+def _dataset(mnist: Dataset, images: np.ndarray, n: int, seed: int, checksum: str) -> Dataset:
+    """The ``scale`` dataset of the first ``n`` ``images`` made from ``mnist`` with ``seed``."""
+    n_train = int(mnist.is_train.sum())
+    src = source_indices(n, len(mnist.images), seed)
     labels = mnist.labels[src].astype(np.int64)
     is_train = src < n_train
     return Dataset("scale", images, labels, is_train, checksum[:16])
 
 
-def _open(path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
-    """The stored images as a read-only memmap, or None when missing or of the wrong shape."""
+def _open(path: Path, shape: tuple[int, ...], remove_bad: bool = True) -> np.ndarray | None:
+    """The stored images as a read-only memmap, or None when missing or of the wrong shape
+    (then removed, unless ``remove_bad`` is false)."""
     if not path.exists():
         return None
     try:
@@ -200,6 +213,7 @@ def _open(path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
     except (OSError, ValueError):
         images = None
     if images is None or images.shape != shape or images.dtype != np.uint8:
-        path.unlink()
+        if remove_bad:
+            remove(path)
         return None
     return images

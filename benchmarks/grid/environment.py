@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from mnist_bench.core import numerics
+from mnist_bench.core import vocabulary as words
 from mnist_bench.core.own_files import read_checked
 from mnist_bench.core.system import cpu_model
 from mnist_bench.data.datasets import Dataset
@@ -170,8 +171,38 @@ class Bandwidth(_Open):
     threads: int | None = None
 
 
+def _name(value: str) -> str:
+    if not words.is_name(value):
+        raise ValueError(f"{value!r} is not a plug-in name ({words.NAME_RULE})")
+    return value
+
+
+#: A dataset's name as a run records it, and a number of images a run can have clustered.
+DatasetName = Annotated[StrictStr, AfterValidator(_name)]
+Images = Annotated[StrictInt, Field(ge=1, le=words.MAX_IMAGES)]
+
+
+class DatasetRecord(_Open):
+    """What a run recorded of its dataset (the report reloads it for the pictures)."""
+
+    name: DatasetName | None = None
+    n_images: Images | None = None
+    checksum: Annotated[StrictStr, Field(pattern=r"^[0-9A-Za-z]{1,128}$")] | None = None
+
+
+class ConfigRecord(_Open):
+    """What the report reads of a run's config: which dataset, how many images."""
+
+    dataset: DatasetName | None = None
+    limit: Images | None = None
+
+
 class Environment(_Open):
-    """What the report reads of environment.json (other keys are kept as they are)."""
+    """What the report reads of environment.json (other keys are kept as they are).
+
+    A run folder may come from anywhere: the dataset's name and size, from which the report
+    reloads the images for its pictures, are checked as strictly as a config's.
+    """
 
     date: str = "unknown"
     command: str | None = None
@@ -179,8 +210,8 @@ class Environment(_Open):
     threads: int | None = None
     threadpools: list[Threadpool] = Field(default_factory=list)
     packages: dict[str, str] = Field(default_factory=dict)
-    dataset: dict[str, Any] = Field(default_factory=dict)
-    config: dict[str, Any] = Field(default_factory=dict)
+    dataset: DatasetRecord = Field(default_factory=DatasetRecord)
+    config: ConfigRecord = Field(default_factory=ConfigRecord)
     config_hash: str | None = None
     git: Git = Field(default_factory=Git)
     memory_bandwidth: Bandwidth | None = None

@@ -26,7 +26,13 @@ from mnist_bench.analyses.kselect.sample import ward_linkage
 from mnist_bench.analyses.time.benchmark import benchmark_json
 from mnist_bench.analyses.time.clock import Clock, timeshare
 from mnist_bench.core import vocabulary as words
-from mnist_bench.core.atomic import remove_stale_temporaries, write_npz, write_text
+from mnist_bench.core.atomic import (
+    remove,
+    remove_stale_temporaries,
+    write_npz,
+    write_text,
+    writing_in,
+)
 from mnist_bench.core.errors import UserError
 from mnist_bench.core.own_files import UNREADABLE
 from mnist_bench.core.system import say
@@ -61,7 +67,7 @@ class Recorder:
         for job, row in kept.items():
             if row is not None and job.eval_k and job.start == words.OWN:
                 path = labels_path(self.out_dir, row)
-                if not labels_ok(path, index):
+                if not labels_ok(path, index, int(row["k"])):
                     say(f"warning: {path.name} is missing or damaged; recomputing its row")
                     kept[job] = None
         sweep = [job for job in jobs if job.in_sweep]
@@ -106,7 +112,7 @@ class Recorder:
             write_results(frame, self.out_dir)
             env = environment.collect(cfg, ds, unpinned)
             text = json.dumps(env, indent=2, sort_keys=True) + "\n"
-            write_text(self.out_dir / words.ENVIRONMENT, text)
+            write_text(self.out_dir / words.ENVIRONMENT, text, folder=self.out_dir)
         write_times(self.out_dir, self.clock)
         self.journal.remove()
         return frame
@@ -118,30 +124,38 @@ def output_folder(out_dir: Path) -> Iterator[Path]:
 
     A folder this call created is removed again when the run fails before writing anything in
     it, so a refused run leaves no empty ``--out`` behind.
+
+    Within it every file written or removed under ``out_dir`` must resolve inside it, links
+    included (:func:`mnist_bench.core.atomic.writing_in`), the lock file too.
     """
     created = not out_dir.exists()
+    if not created:  # before any work: a name of ours that is a link to elsewhere is refused
+        for name in words.RUN_NAMES:
+            words.inside(out_dir, name)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
+        # O_EXCL: the probe is created here, not written through a link of that name
         probe = out_dir / f".write-test-{os.getpid()}"
-        probe.write_text("")
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         probe.unlink()
     except OSError as exc:
         raise UserError(f"cannot write to the output folder {out_dir}: {exc.strerror}") from None
-    lock = FileLock(str(out_dir / ".lock"))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise UserError(f"another run is writing to {out_dir}; choose another --out") from None
-    try:
-        remove_stale_temporaries(out_dir, recursive=True)  # labels/, montages/, ... too
-        yield out_dir
-    finally:
-        lock.release()
-        with contextlib.suppress(FileNotFoundError):
-            (out_dir / ".lock").unlink()
-        if created:
-            with contextlib.suppress(OSError):
-                out_dir.rmdir()  # only if empty: the run wrote nothing
+    with writing_in(out_dir):
+        lock_file = words.inside(out_dir, words.LOCK)  # a link to a file elsewhere is refused
+        lock = FileLock(str(lock_file))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            raise UserError(f"another run is writing to {out_dir}; choose another --out") from None
+        try:
+            remove_stale_temporaries(out_dir, recursive=True)  # labels/, montages/, ... too
+            yield out_dir
+        finally:
+            lock.release()
+            remove(lock_file)
+            if created:
+                with contextlib.suppress(OSError):
+                    out_dir.rmdir()  # only if empty: the run wrote nothing
 
 
 def write_times(out_dir: Path, clock: Clock, wall_s: float | None = None) -> None:
@@ -151,11 +165,13 @@ def write_times(out_dir: Path, clock: Clock, wall_s: float | None = None) -> Non
     record = clock.record(wall_s)
     head = json.dumps({key: value for key, value in record.items() if key != "spans"})
     spans = ",\n".join(json.dumps(span) for span in record["spans"])
-    write_text(out_dir / words.TIMES, f'{head[:-1]}, "spans": [\n{spans}\n]}}\n')
-    write_text(out_dir / words.TIMESHARE, json.dumps(timeshare(record), indent=1) + "\n")
+    text = f'{head[:-1]}, "spans": [\n{spans}\n]}}\n'
+    write_text(out_dir / words.TIMES, text, folder=out_dir)
+    text = json.dumps(timeshare(record), indent=1) + "\n"
+    write_text(out_dir / words.TIMESHARE, text, folder=out_dir)
     env = environment.read(out_dir / words.ENVIRONMENT)
     bench = benchmark_json(record, env)
-    write_text(out_dir / words.BENCHMARK, json.dumps(bench, indent=1) + "\n")
+    write_text(out_dir / words.BENCHMARK, json.dumps(bench, indent=1) + "\n", folder=out_dir)
 
 
 def labels_path(out_dir: Path, row: dict[str, Any]) -> Path:
@@ -164,8 +180,9 @@ def labels_path(out_dir: Path, row: dict[str, Any]) -> Path:
     return words.inside(out_dir, words.labels_file(*parts))
 
 
-def labels_ok(path: Path, index: np.ndarray) -> bool:
-    """Whether ``path`` holds the labels of the images at ``index`` (an interrupted run's)."""
+def labels_ok(path: Path, index: np.ndarray, k: int | None = None) -> bool:
+    """Whether ``path`` holds the labels of the images at ``index`` (an interrupted run's), each
+    a cluster ``0 .. k-1`` or noise (``-1``) when ``k`` is given."""
     try:
         with np.load(path, allow_pickle=False) as npz:
             kept, labels = npz["index"], npz["labels"]
@@ -175,6 +192,7 @@ def labels_ok(path: Path, index: np.ndarray) -> bool:
         np.array_equal(kept, index)
         and labels.shape == index.shape
         and np.issubdtype(labels.dtype, np.integer)
+        and (k is None or not len(labels) or (labels.min() >= -1 and labels.max() < k))
     )
 
 
@@ -194,9 +212,10 @@ def save_linkage(out_dir: Path, split: str, extractor: str, X: np.ndarray, y: np
     report's dendrogram (``OUT/dendrograms/*.npz``); a file with the same content is left alone.
     """
     Z, index = ward_linkage(X)
-    path = out_dir / words.linkage_file(split, extractor)
+    path = words.inside(out_dir, words.linkage_file(split, extractor))
     if not _holds(path, linkage=Z, index=index):
-        write_npz(path, linkage=Z, index=index.astype(np.int32), labels=y[index])
+        labels = y[index]
+        write_npz(path, folder=out_dir, linkage=Z, index=index.astype(np.int32), labels=labels)
 
 
 def _holds(path: Path, **arrays: np.ndarray) -> bool:

@@ -60,6 +60,10 @@ MIN_TIME_S = 0.05
 MISSING = -2
 #: At most this many findings are listed above the tables.
 MAX_LISTED = 12
+#: The first line of every comparison (``--exact`` too): what marks a file as one.
+TITLE = "# mnist-bench compare"
+#: A folder holding one of these is a run (or scale) folder.
+RUN_MARKS = (words.RESULTS, words.ENVIRONMENT, words.PARTIAL, words.SCALE_SETTINGS)
 
 
 @dataclass
@@ -243,7 +247,7 @@ def _header(
 ) -> list[str]:
     """The title, a line per run (rows, date, commit, config), the tolerances and how the cells
     were judged."""
-    lines = ["# mnist-bench compare", ""]
+    lines = [TITLE, ""]
     for tag, path, frame, env in zip("AB", dirs, frames, envs, strict=True):
         commit = ((env.get("git") or {}).get("commit") or "unknown")[:12]
         lines.append(
@@ -624,7 +628,7 @@ def exact(dir_a: Path, dir_b: Path) -> Comparison:
     verdict = "identical" if not result.status else "differ"
     rows_differing = len({w.split(": ", 1)[0] for w in result.worse})
     lines = [
-        "# mnist-bench compare --exact",
+        f"{TITLE} --exact",
         "",
         f"- **A**: `{dir_a}`, **B**: `{dir_b}`: {len(both)} rows in both, compared bit for bit "
         f"on {len(columns)} columns ({', '.join(columns)}).",
@@ -639,3 +643,48 @@ def exact(dir_a: Path, dir_b: Path) -> Comparison:
         lines.append(f"- ... and {len(found) - MAX_LISTED} more")
     result.markdown = "\n".join(lines)
     return result
+
+
+def check_out(out: Path, dir_a: Path, dir_b: Path) -> None:
+    """Refuse (:class:`UserError`) a ``--out`` that would overwrite anything but an earlier
+    comparison: run folder A or B itself, a file of a run folder (its results.csv, REPORT.md,
+    pictures, ...), or any other file that does not start with :data:`TITLE`."""
+    target = _resolved(out)
+    for tag, run in (("A", dir_a), ("B", dir_b)):
+        if target == _resolved(run):
+            raise UserError(f"--out {out} is run folder {tag} itself; name a new file")
+    if out.is_dir():
+        raise UserError(f"--out {out} is a folder; name the file to write")
+    folder = target.parent
+    if _is_run_folder(folder) and (target.name in words.RUN_NAMES or target.suffix == ".png"):
+        raise UserError(f"--out {out} is a file of the run folder {folder}; name a new file")
+    if folder.name in words.RUN_NAMES and _is_run_folder(folder.parent):
+        raise UserError(f"--out {out} is in the run folder {folder.parent}; name a new file")
+    if (out.exists() or out.is_symlink()) and not _is_comparison(out):
+        raise UserError(
+            f"--out {out} exists and is not an earlier comparison; refusing to overwrite it "
+            "(name a new file, or remove it first)"
+        )
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return Path(path).resolve()
+    except (OSError, RuntimeError) as exc:  # a link loop
+        raise UserError(f"cannot resolve {path}: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def _is_run_folder(folder: Path) -> bool:
+    return any((folder / mark).exists() for mark in RUN_MARKS)
+
+
+def _is_comparison(path: Path) -> bool:
+    """Whether ``path`` is a plain file whose first line is a comparison's title."""
+    if not path.is_file():
+        return False
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(TITLE) + 1)
+    except OSError:
+        return False
+    return head in (TITLE.encode() + b"\n", TITLE.encode() + b" ")

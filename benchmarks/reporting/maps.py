@@ -171,7 +171,7 @@ def ensure(
     ]
     if todo:
         try:
-            ds = load() if load is not None else visuals.load_dataset(frame, env)
+            ds = load() if load is not None else visuals.load_dataset(frame, env, cache)
         except UserError as exc:
             log.warning("cannot draw the 2-D maps: %s", exc)
             ds = None
@@ -196,7 +196,7 @@ def _draw(
 ) -> None:
     rows = frame[(frame.split == cell.split) & (frame.extractor == cell.extractor)]
     n_expected = int(rows["n_samples"].iloc[0])
-    index, labels = visuals.read_labels(cell.labels(out_dir), len(ds), n_expected)
+    index, labels = visuals.read_labels(cell.labels(out_dir), len(ds), n_expected, cell.k)
     sample = _sample(index)
     xy = _layout(out_dir, cell.split, sample, ds, cache)
     order = np.argsort(index, kind="stable")  # the labels file's rows of the sampled images

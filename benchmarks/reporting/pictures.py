@@ -8,15 +8,14 @@ the cache folder, so a rerun that gives the same labels copies its pictures.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from mnist_bench.core.cache import Cache
 from mnist_bench.core.vocabulary import ENVIRONMENT
+from mnist_bench.grid import environment
 from mnist_bench.grid.results import read_results
 from mnist_bench.reporting import maps, visuals
 
@@ -30,10 +29,10 @@ def draw(out_dir: Path, cache: Cache | None = None, ds: Any = None) -> None:
     frame = read_results(out_dir)
     if frame.empty:
         return
-    env: dict[str, Any] = {}
-    with contextlib.suppress(OSError, json.JSONDecodeError):
-        env = json.loads((out_dir / ENVIRONMENT).read_text())
-    load: Callable[[], Any] = functools.cache(functools.partial(visuals.load_dataset, frame, env))
+    env = environment.read(out_dir / ENVIRONMENT)  # checked by its schema
+    load: Callable[[], Any] = functools.cache(
+        functools.partial(visuals.load_dataset, frame, env, cache)
+    )
     if ds is not None:
         load = functools.partial(_given, ds)
     visuals.ensure(out_dir, frame, env, load, cache)

@@ -310,9 +310,10 @@ def draw_heatmap(
 
 
 def _dataset_spec(frame: pd.DataFrame, env: dict[str, Any]) -> tuple[str, int | None, str | None]:
-    """(name, limit, checksum) of the run's dataset: from environment.json, else results.csv."""
+    """(name, limit, checksum) of the run's dataset: from environment.json (checked by its
+    schema, :mod:`mnist_bench.grid.environment`), else results.csv (checked by its own)."""
     config = env.get("config") or {}
-    if "dataset" in config:
+    if config.get("dataset") is not None:
         return (
             str(config["dataset"]),
             config.get("limit"),
@@ -324,9 +325,12 @@ def _dataset_spec(frame: pd.DataFrame, env: dict[str, Any]) -> tuple[str, int | 
     return name, limit, None
 
 
-def load_dataset(frame: pd.DataFrame, env: dict[str, Any]) -> Any:
+def load_dataset(frame: pd.DataFrame, env: dict[str, Any], cache: Cache | None = None) -> Any:
+    """The dataset a run folder was made from (for its pictures), read from the data or from
+    ``cache`` (a generated dataset: never made here; a run folder may come from anywhere)."""
     name, limit, checksum = _dataset_spec(frame, env)
-    ds = datasets.load(name, limit)
+    cache_dir = cache.root if cache is not None else None
+    ds = datasets.load(name, limit, cache_dir=cache_dir, generate=False)
     if checksum is not None and ds.checksum != checksum:
         raise UserError(
             f"dataset {name!r} (limit {limit}) now has checksum {ds.checksum}, "
@@ -335,15 +339,26 @@ def load_dataset(frame: pd.DataFrame, env: dict[str, Any]) -> Any:
     return ds
 
 
-def read_labels(path: Path, n_images: int, n_expected: int) -> tuple[np.ndarray, np.ndarray]:
+def read_labels(
+    path: Path, n_images: int, n_expected: int, k: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The positions and clusters kept in a labels file, checked (a ValueError says how the
+    file is damaged): ``n_expected`` positions below ``n_images``, clusters below ``k``."""
     with np.load(path, allow_pickle=False) as npz:
         index, labels = np.asarray(npz["index"]), np.asarray(npz["labels"])
     if not all(a.ndim == 1 and np.issubdtype(a.dtype, np.integer) for a in (index, labels)):
-        raise ValueError("positions and labels are not 1-D integer arrays")
+        raise ValueError(f"{path.name} is damaged: positions and labels are not 1-D integers")
     if index.shape != labels.shape or len(index) != n_expected:
-        raise ValueError(f"{len(index)} labels where results.csv has {n_expected} images")
+        raise ValueError(
+            f"{path.name} is damaged: {len(index)} labels where results.csv has {n_expected} images"
+        )
     if len(index) and (index.min() < 0 or index.max() >= n_images or labels.min() < 0):
-        raise ValueError("positions or labels out of range")
+        raise ValueError(f"{path.name} is damaged: positions or labels out of range")
+    if k is not None and len(labels) and labels.max() >= k:
+        raise ValueError(
+            f"{path.name} is damaged: cluster {int(labels.max())} where results.csv has k = {k} "
+            "(a run recomputes it)"
+        )
     return index, labels
 
 
@@ -378,7 +393,7 @@ def ensure(
     ]
     if todo:
         try:
-            ds = load() if load is not None else load_dataset(frame, env)
+            ds = load() if load is not None else load_dataset(frame, env, cache)
         except UserError as exc:
             log.warning("cannot draw the cluster montages and heatmaps: %s", exc)
             ds = None
@@ -407,7 +422,8 @@ def _draw(cell: Cell, out_dir: Path, frame: pd.DataFrame, ds: Any, cache: Cache 
         & (frame.k == cell.k)
         & (frame.seed == cell.seed)
     ]
-    index, labels = read_labels(cell.labels(out_dir), len(ds), int(rows["n_samples"].iloc[0]))
+    n_expected = int(rows["n_samples"].iloc[0])
+    index, labels = read_labels(cell.labels(out_dir), len(ds), n_expected, cell.k)
     k = max(cell.k, int(labels.max()) + 1 if len(labels) else cell.k)
     y = ds.labels[index]
     classes = np.unique(ds.labels)

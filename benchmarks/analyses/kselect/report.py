@@ -42,6 +42,8 @@ METHODS: tuple[str, ...] = ("knee", *words.K_SCORES)
 HEADERS = {"knee": "elbow knee", **words.K_SCORE_HEADERS}
 #: Leaves of a drawn dendrogram (the last merges; each leaf is a group of images).
 LEAVES = 30
+#: The largest class label a linkage file's sample may hold (the datasets' labels are 0 .. 9).
+MAX_DIGIT = 255
 
 
 def elbow_section(frame: pd.DataFrame, out_dir: Path, eval_k: int, seeds: list[int]) -> list[str]:
@@ -296,8 +298,8 @@ def dendrogram_section(frame: pd.DataFrame, out_dir: Path) -> list[str]:
     """Links to the dendrogram of each extractor whose linkage the runner kept."""
     links = []
     for split, extractor in dict.fromkeys(zip(frame["split"], frame["extractor"], strict=True)):
-        source = out_dir / words.linkage_file(split, extractor)
-        picture = out_dir / words.dendrogram_file(split, extractor)
+        source = words.inside(out_dir, words.linkage_file(split, extractor))
+        picture = words.inside(out_dir, words.dendrogram_file(split, extractor))
         if not source.is_file():
             continue
         if plots.stale(source, picture):
@@ -325,7 +327,15 @@ def draw_dendrogram(source: Path, path: Path, what: str) -> None:
     from scipy.cluster.hierarchy import dendrogram, to_tree
 
     with np.load(source, allow_pickle=False) as data:
-        Z, digits = data["linkage"], data["labels"].astype(np.int64)
+        Z, digits = np.asarray(data["linkage"], dtype=np.float64), np.asarray(data["labels"])
+    # a run folder may come from anywhere: the tree is checked by scipy, the digits here
+    if Z.ndim != 2 or not np.isfinite(Z).all():
+        raise ValueError(f"{source.name} is damaged: its linkage is not a finite table")
+    if not (np.issubdtype(digits.dtype, np.integer) and digits.shape == (len(Z) + 1,)):
+        raise ValueError(f"{source.name} is damaged: its labels do not match its linkage")
+    if len(digits) and (digits.min() < 0 or digits.max() > MAX_DIGIT):
+        raise ValueError(f"{source.name} is damaged: a label outside 0 .. {MAX_DIGIT}")
+    digits = digits.astype(np.int64)
     _, nodes = to_tree(Z, rd=True)
 
     def leaf_label(node: int) -> str:
