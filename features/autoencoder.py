@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from mnist_bench.core.params import Interval
+from mnist_bench.core.params import Interval, InvalidParameterError
 from mnist_bench.core.system import say, usable_cores
 from mnist_bench.features.base import BaseExtractor, as_float_rows
 from mnist_bench.features.keras_cnn import (
@@ -102,10 +102,22 @@ class Autoencoder(BaseExtractor):
         ``cache`` (a :class:`mnist_bench.core.cache.Cache`); returns ``self``."""
         return super().fit(X, None, cache=cache)  # type: ignore[return-value]
 
+    def _validate_params(self) -> None:
+        """The constraints, and ``hidden``: a non-empty list of integer widths >= 1 (a boolean
+        is not a width: ``[true]`` would mean one unit)."""
+        super()._validate_params()
+        widths = self.hidden
+        if not len(widths) or not all(
+            isinstance(w, Integral) and not isinstance(w, bool | np.bool_) and w >= 1
+            for w in widths
+        ):
+            raise InvalidParameterError(
+                "hidden must list layer widths >= 1 (integers: a boolean is not a width), "
+                f"got {self.hidden!r}"
+            )
+
     def _fit(self, images: np.ndarray, y: Any = None, *, cache: Any = None) -> None:
-        widths = list(self.hidden)
-        if not widths or not all(isinstance(w, Integral) and w >= 1 for w in widths):
-            raise ValueError(f"hidden must list layer widths >= 1, got {self.hidden!r}")
+        widths = [int(w) for w in self.hidden]
         X = as_float_rows(images)
         tf, keras, threads = import_tensorflow(self.threads or usable_cores())
         self.model_, self.model_path_, self.from_cache_ = fit_cached(

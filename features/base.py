@@ -143,6 +143,7 @@ class BaseExtractor(ChecksBooleans, TransformerMixin, BaseEstimator, metaclass=A
         """
         self._validate_params()
         images = as_images(X)
+        self.check_data(len(images), (int(images.shape[1]), int(images.shape[2])))
         self.image_shape_ = tuple(int(s) for s in images.shape[1:])
         self.n_features_in_ = int(np.prod(self.image_shape_))
         self._fit(images, y, **fit_params)
@@ -164,6 +165,15 @@ class BaseExtractor(ChecksBooleans, TransformerMixin, BaseEstimator, metaclass=A
                 f"{self.n_features_in_} features as input"
             )
         return images.reshape(len(images), *self.image_shape_)
+
+    def check_data(self, n_images: int, image_shape: tuple[int, int]) -> None:
+        """Refuse (ValueError) parameters that cannot work on ``n_images`` images of
+        ``image_shape``: what the constraints cannot say, since it depends on the data's sizes.
+
+        :meth:`fit` calls it first, and the grid before it makes the output folder, with the
+        real number of images (a HOG block larger than the images, more PCA components than
+        images). Default: nothing to refuse.
+        """
 
     def feature_dim(self, image_shape: tuple[int, int]) -> int:
         """The length of a feature row for images of ``image_shape``, known before fitting.

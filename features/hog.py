@@ -61,17 +61,19 @@ class HOG(BaseExtractor):
         self.cells_per_block = cells_per_block
         self.block_norm = block_norm
 
-    def _fit(self, images: np.ndarray, y: object = None, **fit_params: object) -> None:
-        # What the constraints cannot express: the image must hold one block.
+    def check_data(self, n_images: int, image_shape: tuple[int, int]) -> None:
+        """What the constraints cannot express: the image must hold one block."""
         need = self.pixels_per_cell * self.cells_per_block
-        height, width = images.shape[1:]
+        height, width = image_shape
         if min(height, width) < need:
             raise ValueError(
                 f"hog: images of {height}x{width} pixels are smaller than one block "
                 f"({need}x{need}: pixels_per_cell={self.pixels_per_cell} x "
                 f"cells_per_block={self.cells_per_block})"
             )
-        self.n_features_out_ = self._dim((height, width))
+
+    def _fit(self, images: np.ndarray, y: object = None, **fit_params: object) -> None:
+        self.n_features_out_ = self._dim((images.shape[1], images.shape[2]))
 
     def feature_dim(self, image_shape: tuple[int, int]) -> int:
         return self._dim(image_shape)

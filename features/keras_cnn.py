@@ -167,19 +167,22 @@ class KerasCNN(BaseExtractor):
         probabilities = self._forward(self.model_, images)
         return float(np.mean(probabilities.argmax(axis=1) == labels))
 
+    def check_data(self, n_images: int, image_shape: tuple[int, int]) -> None:
+        """The network's input shape."""
+        if tuple(image_shape) != self.input_shape:
+            side = "x".join(map(str, self.input_shape))
+            raise ValueError(
+                f"{self.architecture} takes {side} images (or rows of "
+                f"{self.input_shape[0] * self.input_shape[1]} pixels), got "
+                f"{'x'.join(map(str, image_shape))}"
+            )
+
     def _fit(self, images: np.ndarray, y: Any, *, cache: Any = None) -> None:
         if y is None:
             raise ValueError(f"{self.architecture} is supervised: fit needs labels y")
         labels = np.asarray(y)
         if len(images) != len(labels):
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
-        if images.shape[1:] != self.input_shape:
-            side = "x".join(map(str, self.input_shape))
-            raise ValueError(
-                f"{self.architecture} takes {side} images (or rows of "
-                f"{self.input_shape[0] * self.input_shape[1]} pixels), got "
-                f"{'x'.join(map(str, images.shape[1:]))}"
-            )
         tf, keras, threads = import_tensorflow(self.threads or usable_cores())
         self.model_, self.model_path_, self.from_cache_ = fit_cached(
             cache,

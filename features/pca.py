@@ -39,15 +39,18 @@ class PCA(BaseExtractor):
         self.seed = seed
         self.threads = threads
 
+    def check_data(self, n_images: int, image_shape: tuple[int, int]) -> None:
+        """No more components than images or than pixels (features) per image."""
+        most = min(n_images, int(np.prod(image_shape)))
+        if self.n_components > most:
+            raise ValueError(
+                f"n_components={self.n_components} must be <= min(n_samples, n_features) = {most}"
+            )
+
     def _fit(self, images: np.ndarray, y: Any = None, **fit_params: Any) -> None:
         from sklearn.decomposition import PCA as SkPCA
 
         X = as_float_rows(images)
-        if self.n_components > min(X.shape):
-            raise ValueError(
-                f"n_components={self.n_components} must be <= min(n_samples, n_features) = "
-                f"{min(X.shape)}"
-            )
         with threadpool_limits(limits=self.threads or usable_cores()):
             self.pca_ = SkPCA(self.n_components, whiten=self.whiten, random_state=self.seed).fit(X)
 

@@ -64,11 +64,14 @@ class UMAP(BaseExtractor):
     def deterministic(self) -> bool:
         return not self.parallel
 
+    def check_data(self, n_images: int, image_shape: tuple[int, int]) -> None:
+        """More images than neighbours."""
+        if n_images <= self.n_neighbors:
+            raise ValueError(f"n_neighbors={self.n_neighbors} needs more than {n_images} images")
+
     def _fit(self, images: np.ndarray, y: Any = None, **fit_params: Any) -> None:
         umap = umap_module()
         X = as_float_rows(images)
-        if len(X) <= self.n_neighbors:
-            raise ValueError(f"n_neighbors={self.n_neighbors} needs more than {len(X)} images")
         self.umap_ = umap.UMAP(
             n_neighbors=self.n_neighbors,
             min_dist=self.min_dist,

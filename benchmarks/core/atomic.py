@@ -87,11 +87,16 @@ def folder_of(path: str | os.PathLike[str], folder: str | os.PathLike[str] | Non
     return absolute.parent
 
 
+def _what(root: Path) -> str:
+    """How a message names ``root``: a folder held by :func:`writing_in` is an output folder."""
+    return "output folder" if Path(os.path.abspath(root)) in _FOLDERS.get() else "folder"
+
+
 def checked(path: str | os.PathLike[str], folder: str | os.PathLike[str] | None = None) -> Path:
     """``path`` checked by the rule (see the module docstring), its folders created."""
     path = Path(path)
     root = folder_of(path, folder)
-    what = "output folder" if Path(os.path.abspath(root)) in _FOLDERS.get() else "folder"
+    what = _what(root)
     contained(root, path, what)
     path.parent.mkdir(parents=True, exist_ok=True)
     return contained(root, path, what)  # again, now that its folders exist
@@ -198,7 +203,7 @@ def remove(
     path = Path(path)
     root = folder_of(path, folder)
     if _resolved(path.parent) != _resolved(root):
-        contained(root, path.parent)
+        contained(root, path.parent, _what(root))
     try:
         path.unlink()
     except FileNotFoundError:

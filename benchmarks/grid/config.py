@@ -88,7 +88,7 @@ class GridConfig(BaseModel):
 
     name: str = "custom"
     dataset: Name = "mnist"
-    limit: Annotated[int, Field(ge=1)] | None = None
+    limit: Annotated[int, Field(ge=1, le=words.MAX_IMAGES)] | None = None
     splits: Annotated[list[Annotated[str, AfterValidator(_split)]], Field(min_length=1)] = Field(
         default_factory=lambda: ["all"]
     )
@@ -115,6 +115,15 @@ class GridConfig(BaseModel):
             return parse_ks(value)
         if isinstance(value, int) and not isinstance(value, bool):
             return [value]
+        return value
+
+    @field_validator("seeds", "splits")
+    @classmethod
+    def _each_once(cls, value: list[Any]) -> list[Any]:
+        """A seed or a split listed twice would make the same rows twice."""
+        twice = [item for i, item in enumerate(value) if item in value[:i]]
+        if twice:
+            raise ValueError(f"{twice[0]!r} is listed twice")
         return value
 
     @field_validator("limit", mode="before")
@@ -381,6 +390,11 @@ def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise UserError(f"malformed TOML in {path}: {exc}") from None
     except UnicodeDecodeError:
         raise UserError(f"config file {path} is not UTF-8 text") from None
+    except RecursionError:  # tomllib parses nested arrays and tables by recursion
+        raise UserError(
+            f"config file {path} is nested too deeply (beyond Python's recursion limit, "
+            f"{sys.getrecursionlimit()} levels)"
+        ) from None
 
 
 def from_mapping(data: dict[str, Any], name: str = "custom", where: str = "") -> GridConfig:

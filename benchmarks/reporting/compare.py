@@ -36,6 +36,7 @@ number of every row to be the same, bit for bit.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ from typing import Any
 import pandas as pd
 
 from mnist_bench.core import vocabulary as words
+from mnist_bench.core.atomic import contained
 from mnist_bench.core.errors import UserError
 from mnist_bench.core.tables import markdown_table
 from mnist_bench.grid import environment
@@ -649,6 +651,7 @@ def check_out(out: Path, dir_a: Path, dir_b: Path) -> None:
     """Refuse (:class:`UserError`) a ``--out`` that would overwrite anything but an earlier
     comparison: run folder A or B itself, a file of a run folder (its results.csv, REPORT.md,
     pictures, ...), or any other file that does not start with :data:`TITLE`."""
+    contained(Path(os.path.abspath(out)).parent, out)  # the rule of every write: no link out
     target = _resolved(out)
     for tag, run in (("A", dir_a), ("B", dir_b)):
         if target == _resolved(run):

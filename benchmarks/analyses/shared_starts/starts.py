@@ -52,6 +52,9 @@ def check_shared_starts(table: Any) -> None:
         names = table.get(key, [])
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise UserError(f"shared_starts.{key} must be a list of names")
+        twice = [name for i, name in enumerate(names) if name in names[:i]]
+        if twice:
+            raise UserError(f"shared_starts.{key}: {twice[0]!r} is listed twice")
     iterations = table.get("iterations", SHARED_ITERATIONS)
     if not isinstance(iterations, int) or isinstance(iterations, bool) or iterations < 1:
         raise UserError(f"shared_starts.iterations must be an integer >= 1, got {iterations!r}")
