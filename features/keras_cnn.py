@@ -23,7 +23,6 @@ list``, raw and HOG runs) never loads it.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import os
@@ -37,7 +36,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from mnist_bench.core import numerics
-from mnist_bench.core.atomic import atomic_path
+from mnist_bench.core.atomic import atomic_path, remove
 from mnist_bench.core.cache import make_key
 from mnist_bench.core.params import Interval, StrOptions
 from mnist_bench.core.system import say, usable_cores
@@ -280,8 +279,7 @@ def load_model(keras: Any, path: Path, layers: tuple[str, ...], name: str) -> An
             model.get_layer(layer)
     except Exception as exc:  # any failure to load means a corrupt or foreign file
         log.warning("discarding corrupt model file %s (%s); retraining", path.name, exc)
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+        remove(path)  # the link itself if it is one, never what it points to
         return None
     say(f"  {name}: trained model loaded from the cache ({path.name})")
     return model

@@ -163,6 +163,7 @@ class TestWritesThroughALink:
             lambda p, f: atomic.write_bytes(p, b"x", folder=f),
             lambda p, f: atomic.write_npz(p, folder=f, a=np.arange(3)),
             lambda p, f: atomic.remove(p, folder=f),
+            lambda p, f: atomic.remove_tree(p, folder=f),
         ]
         for write in writes:
             for path in (folder / "sub" / "x.npz", folder / "sub" / "new" / "y.txt"):

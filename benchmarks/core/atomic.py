@@ -211,6 +211,20 @@ def remove(
             raise
 
 
+def remove_tree(
+    path: str | os.PathLike[str], *, folder: str | os.PathLike[str] | None = None
+) -> None:
+    """Remove the folder ``path`` and everything in it (links in it removed, not followed),
+    where ``path`` resolves inside ``folder`` (see :func:`folder_of`); nothing if missing."""
+    import shutil
+
+    path = Path(path)
+    root = folder_of(path, folder)
+    contained(root, path, _what(root))
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def _shortened(name: str, limit: int) -> str:
     """``name`` cut to at most ``limit`` bytes of UTF-8 (a temporary's name must stay legal)."""
     encoded = name.encode()

@@ -16,7 +16,6 @@ there. ``OUT/bandwidth.json`` holds the machine's memory bandwidth, measured onc
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ from typing import Any
 from mnist_bench import clustering
 from mnist_bench.analyses.shared_starts.starts import kmeans_plusplus_start
 from mnist_bench.core import vocabulary as words
-from mnist_bench.core.atomic import write_text
+from mnist_bench.core.atomic import remove_tree, write_text
 from mnist_bench.core.cache import Cache
 from mnist_bench.core.errors import UserError
 from mnist_bench.core.system import say
@@ -66,7 +65,7 @@ def measure(n: int, backend: str, cfg: ScaleConfig, cache_dir: Path) -> dict[str
     threads = cfg.threads_in_use
     ds = datasets.load("scale", n, cache_dir=cache_dir)
     scratch = cache_dir / "scale-bench" / f"{n}-{backend}-{cfg.extractor}"
-    shutil.rmtree(scratch, ignore_errors=True)
+    remove_tree(scratch, folder=cache_dir)  # inside the cache folder, links included
     try:
         start = time.perf_counter()
         feats = extract(ds, [(cfg.extractor, {})], Cache(scratch), threads=threads)
@@ -88,7 +87,7 @@ def measure(n: int, backend: str, cfg: ScaleConfig, cache_dir: Path) -> dict[str
             "wcss": row["wcss"], "start_s": start_s,
         }  # fmt: skip
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        remove_tree(scratch, folder=cache_dir)
 
 
 def generate(n: int, cfg: ScaleConfig, cache_dir: Path) -> dict[str, Any]:
