@@ -363,6 +363,23 @@ class TestUserFilesAreKept:
         done = in_process(capsys, "compare", str(good), str(run), "--exact", "--out", str(diff))
         assert done.returncode == 0 and diff.read_text() == done.stdout
 
+    def test_export_out_overwrites_only_an_export(
+        self, run: Path, good: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        mine = tmp_path / "mine.csv"
+        mine.write_text("a,b\n1,2\n")
+        export = ["export", "--extractor", "raw", "--dataset", "digits", "--limit", "100"]
+        export += ["--cache-dir", str(good.parent / "cache"), "--out"]
+        before = tree(tmp_path)
+        for target in (run / words.RESULTS, run / words.labels_file("all", "x", "y", 1, 0), mine):
+            refused(in_process(capsys, *export, str(target)))
+        (tmp_path / "mine.npz").write_bytes(b"not an export")
+        refused(in_process(capsys, *export, str(tmp_path / "mine.npz")))
+        (tmp_path / "mine.npz").unlink()
+        assert tree(tmp_path) == before
+        for name in ("new.csv", "new.csv", "new.npz", "new.npz"):  # then over the export
+            assert in_process(capsys, *export, str(tmp_path / name)).returncode == 0
+
 
 class TestEveryCheckBeforeTheFolder:
     """Class 6: what can be refused is refused before ``--out`` exists (or, when it does, with

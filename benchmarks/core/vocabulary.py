@@ -171,6 +171,31 @@ RUN_NAMES: tuple[str, ...] = (
     HEATMAPS_DIR, MAPS_DIR, DENDROGRAMS_DIR, SCALE_SETTINGS, BANDWIDTH, SCALE_PLOT, LOCK,
 )  # fmt: skip
 
+#: A folder holding one of these is a run (or scale) folder.
+RUN_MARKS: tuple[str, ...] = (RESULTS, ENVIRONMENT, PARTIAL, SCALE_SETTINGS)
+
+
+def is_run_folder(folder: str | os.PathLike[str]) -> bool:
+    """Whether ``folder`` is a run (or scale) folder: it holds one of :data:`RUN_MARKS`."""
+    return any(os.path.lexists(Path(folder) / mark) for mark in RUN_MARKS)
+
+
+def run_folder_owning(path: str | os.PathLike[str]) -> Path | None:
+    """The run folder of which ``path`` (resolved) is one of the suite's own files (one of
+    :data:`RUN_NAMES`, a plot, anything in its subfolders), or None: what a command's ``--out``
+    must not overwrite."""
+    try:
+        target = Path(path).resolve()
+    except (OSError, RuntimeError):
+        return None
+    folder = target.parent
+    if is_run_folder(folder) and (target.name in RUN_NAMES or target.suffix == ".png"):
+        return folder
+    if folder.name in RUN_NAMES and is_run_folder(folder.parent):
+        return folder.parent
+    return None
+
+
 SUPERVISED_MARK = " (supervised)"
 
 #: What a name that becomes part of a file name (a split, an extractor, a backend) may be:

@@ -64,8 +64,6 @@ MISSING = -2
 MAX_LISTED = 12
 #: The first line of every comparison (``--exact`` too): what marks a file as one.
 TITLE = "# mnist-bench compare"
-#: A folder holding one of these is a run (or scale) folder.
-RUN_MARKS = (words.RESULTS, words.ENVIRONMENT, words.PARTIAL, words.SCALE_SETTINGS)
 
 
 @dataclass
@@ -658,11 +656,9 @@ def check_out(out: Path, dir_a: Path, dir_b: Path) -> None:
             raise UserError(f"--out {out} is run folder {tag} itself; name a new file")
     if out.is_dir():
         raise UserError(f"--out {out} is a folder; name the file to write")
-    folder = target.parent
-    if _is_run_folder(folder) and (target.name in words.RUN_NAMES or target.suffix == ".png"):
-        raise UserError(f"--out {out} is a file of the run folder {folder}; name a new file")
-    if folder.name in words.RUN_NAMES and _is_run_folder(folder.parent):
-        raise UserError(f"--out {out} is in the run folder {folder.parent}; name a new file")
+    run = words.run_folder_owning(out)
+    if run is not None:
+        raise UserError(f"--out {out} is a file of the run folder {run}; name a new file")
     if (out.exists() or out.is_symlink()) and not _is_comparison(out):
         raise UserError(
             f"--out {out} exists and is not an earlier comparison; refusing to overwrite it "
@@ -675,10 +671,6 @@ def _resolved(path: Path) -> Path:
         return Path(path).resolve()
     except (OSError, RuntimeError) as exc:  # a link loop
         raise UserError(f"cannot resolve {path}: {getattr(exc, 'strerror', None) or exc}") from None
-
-
-def _is_run_folder(folder: Path) -> bool:
-    return any((folder / mark).exists() for mark in RUN_MARKS)
 
 
 def _is_comparison(path: Path) -> bool:

@@ -18,13 +18,16 @@ written atomically (temporary file + rename).
 from __future__ import annotations
 
 import json
+import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from mnist_bench.core.atomic import atomic_open
+from mnist_bench.core import vocabulary as words
+from mnist_bench.core.atomic import atomic_open, contained
 from mnist_bench.core.cache import Cache, default_cache_dir
 from mnist_bench.core.errors import UserError
 from mnist_bench.core.system import usable_cores
@@ -97,6 +100,7 @@ def export(
         _need_pyarrow()
     if out.is_dir():
         raise UserError(f"--out {out} is a folder; name the file to write")
+    check_out(out, fmt)
     ds = datasets.load(dataset, limit)
     cache = Cache(cache_dir or default_cache_dir())
     count = threads or usable_cores()
@@ -118,6 +122,43 @@ def export(
     except OSError as exc:
         raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
     return meta
+
+
+def check_out(out: Path, fmt: str) -> None:
+    """Refuse (:class:`UserError`), before any work, an ``--out`` that would overwrite anything
+    but an earlier export: a file of a run folder (its results.csv, ...), any other file, or a
+    link that leads out of its folder (the rule of :mod:`mnist_bench.core.atomic`)."""
+    contained(Path(os.path.abspath(out)).parent, out)
+    run = words.run_folder_owning(out)
+    if run is not None:
+        raise UserError(f"--out {out} is a file of the run folder {run}; name a new file")
+    if (out.exists() or out.is_symlink()) and not _is_export(out, fmt):
+        raise UserError(
+            f"--out {out} exists and is not an earlier {fmt} export; refusing to overwrite it "
+            "(name a new file, or remove it first)"
+        )
+
+
+def _is_export(path: Path, fmt: str) -> bool:
+    """Whether ``path`` is a plain file holding an export in ``fmt`` (by its first bytes)."""
+    if not path.is_file():
+        return False
+    try:
+        if fmt == "npz":
+            with zipfile.ZipFile(path) as archive:
+                return {"features.npy", "meta.npy"} <= set(archive.namelist())
+        if fmt == "csv":
+            with open(path, "rb") as fh:
+                return fh.read(len(CSV_HEAD)) == CSV_HEAD
+        import pyarrow.parquet as pq
+
+        return META_KEY in (pq.read_schema(path).metadata or {})
+    except Exception:
+        return False
+
+
+#: The first bytes of a CSV export.
+CSV_HEAD = b"index,split,label,"
 
 
 def _index_and_split(ds: datasets.Dataset) -> tuple[np.ndarray, np.ndarray]:
