@@ -141,6 +141,28 @@ class TestWritesThroughALink:
         assert "outside the output folder" in line
         assert target.read_bytes() == kept
 
+    def test_a_linked_file_in_a_subfolder_is_refused_before_any_work(
+        self, run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        labels = run / words.labels_file("all", "raw", "sklearn", 10, 0)
+        target = tmp_path / "outside" / "theirs.npz"
+        shutil.move(labels, target)
+        labels.symlink_to(target)
+        kept = target.read_bytes()
+        for args in (["report", str(run)], _run_args(tmp_path, run)):
+            done = in_process(capsys, *args)
+            assert "outside the output folder" in refused(done)
+            assert "[1/" not in done.stderr  # refused before the first row
+        assert target.read_bytes() == kept
+
+    def test_a_users_own_link_is_left_alone(
+        self, run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        (run / "data").symlink_to(tmp_path / "outside", target_is_directory=True)
+        (run / "notes.txt").symlink_to(tmp_path / "outside" / "notes.txt")
+        assert in_process(capsys, "report", str(run)).returncode == 0
+        assert list((tmp_path / "outside").iterdir()) == []
+
     def test_a_linked_plot_is_refused_when_it_is_written(
         self, run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:

@@ -130,7 +130,7 @@ def output_folder(out_dir: Path) -> Iterator[Path]:
     """
     created = not out_dir.exists()
     if not created:  # before any work: a name of ours that is a link to elsewhere is refused
-        for name in words.RUN_NAMES:
+        for name in _own_names(out_dir):
             words.inside(out_dir, name)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -156,6 +156,21 @@ def output_folder(out_dir: Path) -> Iterator[Path]:
             if created:
                 with contextlib.suppress(OSError):
                     out_dir.rmdir()  # only if empty: the run wrote nothing
+
+
+def _own_names(out_dir: Path) -> list[str]:
+    """The names in ``out_dir`` the suite writes: its fixed names, its plots, and the links in
+    its subfolders (a user's own files and links elsewhere in the folder are not ours)."""
+    names = list(words.RUN_NAMES)
+    with contextlib.suppress(OSError):
+        names += [p.name for p in out_dir.iterdir() if p.suffix == ".png" and p.is_symlink()]
+    for folder in (words.LABELS_DIR, words.MONTAGES_DIR, words.HEATMAPS_DIR, words.MAPS_DIR,
+                   words.DENDROGRAMS_DIR):  # fmt: skip
+        path = out_dir / folder
+        if path.is_dir() and not path.is_symlink():
+            with contextlib.suppress(OSError):
+                names += [f"{folder}/{p.name}" for p in path.iterdir() if p.is_symlink()]
+    return names
 
 
 def write_times(out_dir: Path, clock: Clock, wall_s: float | None = None) -> None:
