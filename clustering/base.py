@@ -8,6 +8,24 @@ subclass. :class:`Backend` is the typed protocol the grid relies on.
 The suite computes WCSS itself from the centres: a backend's own objective is never used for it.
 Each backend estimates the memory a fit takes (:meth:`BaseBackend.memory_bytes`), so the grid
 can refuse, before any work, a fit that cannot fit in the memory available.
+
+Three class flags tell the grid what kind of clustering a backend is (all false by default, as
+for k-means and the mixture model):
+
+- ``chooses_k``: the backend finds its own number of clusters (HDBSCAN). It has no
+  ``n_clusters`` parameter and the grid passes none; its labels may be ``-1`` (noise: a row in
+  no cluster).
+- ``deterministic``: the seed does not change the result (HDBSCAN, Ward); the grid runs it on
+  one seed only. The backend still takes ``seed``, and ignores it.
+- ``transductive``: the backend labels only the rows it was fitted on (HDBSCAN, Ward, spectral
+  clustering); the grid takes ``labels_`` after ``fit`` instead of calling ``predict``, which
+  for such a backend is an approximation (each row's nearest centre).
+
+After ``fit`` every backend has ``labels_`` (int64 ``[n]``, ``0 .. k-1``; ``-1`` only from a
+``chooses_k`` backend), ``cluster_centers_`` (float32 ``[k, d]``, ``k`` the clusters found: for
+a backend without centres of its own, the mean of each cluster's rows, noise excluded, by
+:func:`cluster_means`), ``n_clusters_`` (``k``, the same as ``len(cluster_centers_)``) and
+``n_iter_`` (1 for a backend that does not iterate).
 """
 
 from __future__ import annotations
@@ -18,6 +36,7 @@ from numbers import Integral
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
+from scipy import sparse
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.metrics import pairwise_distances_argmin
 from sklearn.utils.validation import check_array, check_is_fitted
@@ -31,25 +50,33 @@ from mnist_bench.core.vocabulary import MAX_SEED, OBJECTIVES
 class Backend(Protocol):
     """What the grid needs of a backend.
 
-    Parameters set by the grid: ``n_clusters``, ``seed`` and ``threads``. :meth:`fit` sets
-    ``cluster_centers_`` (float32 ``[k, d]``), ``labels_`` (int64 ``[n]``: each row's nearest
-    centre) and ``n_iter_``, and returns ``self``.
+    Parameters set by the grid: ``seed``, ``threads`` and, unless the backend ``chooses_k``,
+    ``n_clusters`` (a ``chooses_k`` backend has no such parameter). :meth:`fit` sets
+    ``cluster_centers_`` (float32 ``[k, d]``), ``labels_`` (int64 ``[n]``: each row's cluster,
+    ``-1`` for noise), ``n_clusters_`` (``k``, the clusters found) and ``n_iter_``, and returns
+    ``self``. The flags are described in this module's docstring.
     """
 
-    n_clusters: int
     seed: int
     threads: int
     #: ``"wcss"`` or ``"log_likelihood"`` (see :class:`BaseBackend`)
     objective: ClassVar[str]
     #: whether it can start from given centres (see :meth:`BaseBackend.start_params`)
     accepts_init: ClassVar[bool]
+    #: whether it finds its own number of clusters (no ``n_clusters``; labels may be -1)
+    chooses_k: ClassVar[bool]
+    #: whether the seed leaves the result unchanged (the grid runs one seed)
+    deterministic: ClassVar[bool]
+    #: whether it labels only the rows it was fitted on (the grid reads ``labels_``)
+    transductive: ClassVar[bool]
 
     def get_params(self, deep: bool = True) -> dict[str, Any]: ...
 
     def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> Any: ...
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """Index of the nearest centre for each row of ``X``."""
+        """Index of the nearest centre for each row of ``X`` (of a ``transductive`` backend:
+        an approximation; the grid reads its ``labels_`` instead)."""
         ...
 
     def memory_bytes(self, n: int, d: int, k: int) -> int:
@@ -96,6 +123,42 @@ def as_centres(init: Any, n_clusters: int, n_features: int) -> np.ndarray:
     return centres
 
 
+#: The label of a row in no cluster (from a backend that ``chooses_k``: HDBSCAN's noise).
+NOISE = -1
+
+
+def cluster_means(X: np.ndarray, labels: Any, chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+    """The centres of a clustering that has none of its own: ``(centres, labels)``.
+
+    ``centres`` (float32 ``[k, d]``) is the mean of each cluster's rows, summed in float64,
+    rows labelled :data:`NOISE` (any negative label) left out. ``labels`` comes back as int64
+    numbered ``0 .. k-1`` in the order of the labels given (unchanged when they already are;
+    a label no row has is dropped, so no centre is empty), noise as :data:`NOISE`. The sums
+    are made ``chunk`` rows at a time (one float64 copy of a chunk at most).
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    clustered = labels >= 0
+    present = np.unique(labels[clustered])
+    k = len(present)
+    if k and present[-1] != k - 1:  # renumber 0 .. k-1
+        renumbered = np.full(len(labels), NOISE, dtype=np.int64)
+        renumbered[clustered] = np.searchsorted(present, labels[clustered])
+        labels, clustered = renumbered, renumbered >= 0
+    elif not clustered.all():
+        labels = np.where(clustered, labels, NOISE)
+    sums = np.zeros((k, X.shape[1]), dtype=np.float64)
+    for start in range(0, len(X) if k else 0, chunk):
+        block = labels[start : start + chunk]
+        rows = np.flatnonzero(block >= 0)
+        members = sparse.csr_matrix(
+            (np.ones(len(rows)), (block[rows], rows)), shape=(k, len(block))
+        )
+        sums += members @ np.asarray(X[start : start + chunk], dtype=np.float64)
+    counts = np.bincount(labels[clustered], minlength=k)
+    centres = (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
+    return centres, labels
+
+
 class BaseBackend(ChecksBooleans, ClusterMixin, BaseEstimator, metaclass=ABCMeta):
     """Base class of the built-in backends (an outside plug-in may derive from it too).
 
@@ -120,6 +183,14 @@ class BaseBackend(ChecksBooleans, ClusterMixin, BaseEstimator, metaclass=ABCMeta
     #: :meth:`start_params` says how to run a fixed number of Lloyd iterations from it (the
     #: grid's shared starts run only such backends)
     accepts_init: ClassVar[bool] = False
+    #: whether it finds its own number of clusters: then it has no ``n_clusters`` parameter
+    #: (the grid passes none) and its subclass's constraints leave that key out
+    chooses_k: ClassVar[bool] = False
+    #: whether the seed leaves the result unchanged (``seed`` is then taken and ignored)
+    deterministic: ClassVar[bool] = False
+    #: whether it labels only the rows it was fitted on: ``labels_`` is the result, and
+    #: :meth:`predict` gives the nearest centre, an approximation of what a fit would say
+    transductive: ClassVar[bool] = False
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "n_clusters": [Interval(Integral, 1, None, closed="left")],
         "seed": [Interval(Integral, 0, MAX_SEED, closed="both")],
@@ -135,21 +206,25 @@ class BaseBackend(ChecksBooleans, ClusterMixin, BaseEstimator, metaclass=ABCMeta
         raise TypeError(f"{cls.__name__} cannot start from given centres (accepts_init is false)")
 
     def fit(self, X: Any, y: Any = None) -> BaseBackend:
-        """Cluster the rows of ``X``; sets ``cluster_centers_``, ``labels_``, ``n_iter_``."""
+        """Cluster the rows of ``X``; sets ``cluster_centers_``, ``labels_``, ``n_clusters_``
+        and ``n_iter_``."""
         self._validate_params()
         rows = as_rows(X)
-        if len(rows) < self.n_clusters:
+        if not self.chooses_k and len(rows) < self.n_clusters:
             raise ValueError(f"n_samples={len(rows)} should be >= n_clusters={self.n_clusters}.")
         self.n_features_in_ = rows.shape[1]
         with threadpool_limits(limits=max(1, self.threads)):
             centers, labels, n_iter = self._fit(rows)
         self.cluster_centers_ = np.ascontiguousarray(centers, dtype=np.float32)
         self.labels_ = np.asarray(labels, dtype=np.int64)
+        self.n_clusters_ = len(self.cluster_centers_)
         self.n_iter_ = int(n_iter)
         return self
 
     def predict(self, X: Any) -> np.ndarray:
-        """Index of the nearest centre of each row of ``X`` (int64)."""
+        """Index of the nearest centre of each row of ``X`` (int64; :data:`NOISE` for every
+        row when the fit found no cluster). Of a ``transductive`` backend, an approximation:
+        its result is ``labels_``."""
         check_is_fitted(self, "cluster_centers_")
         rows = as_rows(X)
         if rows.shape[1] != self.n_features_in_:
@@ -157,6 +232,8 @@ class BaseBackend(ChecksBooleans, ClusterMixin, BaseEstimator, metaclass=ABCMeta
                 f"X has {rows.shape[1]} features, but {type(self).__name__} is expecting "
                 f"{self.n_features_in_} features as input"
             )
+        if not len(self.cluster_centers_):
+            return np.full(len(rows), NOISE, dtype=np.int64)
         with threadpool_limits(limits=max(1, self.threads)):
             return self._predict(rows).astype(np.int64)
 
@@ -174,7 +251,8 @@ class BaseBackend(ChecksBooleans, ClusterMixin, BaseEstimator, metaclass=ABCMeta
 
     @abstractmethod
     def _fit(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-        """Cluster validated float32 rows; return ``(centres [k, d], labels [n], n_iter)``."""
+        """Cluster validated float32 rows; return ``(centres [k, d], labels [n], n_iter)``
+        (a backend without centres returns :func:`cluster_means` of its labels)."""
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
         """Nearest centre by Euclidean distance (override to use the library's own search)."""

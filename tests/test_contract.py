@@ -2,7 +2,9 @@
 
 Each plug-in follows its Protocol, describes itself completely with ``get_params``, and is
 reproducible: the same parameters, seed and thread count give identical features, labels and
-metric columns (an extractor that says it is not ``deterministic`` aside).
+metric columns (an extractor that says it is not ``deterministic`` aside). A backend is used as
+the grid uses it: without ``n_clusters`` when it ``chooses_k``, its ``labels_`` when it is
+``transductive``, WCSS over the rows in a cluster (noise, -1, left out).
 
 The features of an extractor are obtained as the grid obtains them
 (:mod:`mnist_bench.grid.extraction`): a supervised one is fitted on the training images and
@@ -30,6 +32,7 @@ TINY = {
     "autoencoder": {"epochs": 1, "hidden": [32], "code_dim": 4},
     "umap": {"n_neighbors": 10},
     "pca": {"n_components": 10},
+    "hdbscan": {"min_cluster_size": 50},  # 2,000 by default: every tiny row would be noise
 }
 
 
@@ -92,27 +95,37 @@ def blobs() -> tuple[np.ndarray, np.ndarray]:
 @pytest.mark.parametrize("name", clustering.BACKENDS.names())
 def test_backend_contract(name: str, blobs: tuple[np.ndarray, np.ndarray]) -> None:
     X, y = blobs
+    klass = clustering.BACKENDS.load(name)
+    grid = {"seed": 7, "threads": 2} | ({} if klass.chooses_k else {"n_clusters": 4})
     runs = []
     for _ in range(2):
-        model = clustering.make(name, n_clusters=4, seed=7, threads=2)
+        model = clustering.make(name, **grid, **TINY.get(name, {}))
         assert isinstance(model, Backend)
         assert model.objective in OBJECTIVES
+        for flag in ("accepts_init", "chooses_k", "deterministic", "transductive"):
+            assert isinstance(getattr(model, flag), bool), flag
         params = model.get_params()
-        assert (params["n_clusters"], params["seed"], params["threads"]) == (4, 7, 2)
+        assert {key: params[key] for key in grid} == grid
+        assert ("n_clusters" in params) is not model.chooses_k
         assert model.fit(X) is model
-        labels = model.predict(X)
+        # what the grid takes as the clustering
+        labels = model.labels_ if model.transductive else model.predict(X)
         assert labels.shape == (len(X),) and labels.dtype == np.int64
-        assert model.cluster_centers_.shape == (4, X.shape[1])
+        k = model.n_clusters_
+        assert k == (len(model.cluster_centers_) if model.chooses_k else 4)
+        assert model.cluster_centers_.shape == (k, X.shape[1])
+        assert model.cluster_centers_.dtype == np.float32
+        clustered = labels >= 0  # -1: noise, only from a backend that chooses k
+        assert clustered.all() or model.chooses_k
+        np.testing.assert_array_equal(np.unique(labels[clustered]), np.arange(k))
         assert model.n_iter_ >= 1
-        np.testing.assert_array_equal(labels, model.labels_)
+        if not model.transductive:
+            np.testing.assert_array_equal(labels, model.labels_)
         # what the grid records as objective_value: WCSS, or n times the mean log-likelihood
-        objective = (
-            wcss(X, labels, model.cluster_centers_)
-            if model.objective == "wcss"
-            else model.score(X) * len(X)
-        )
+        within = wcss(X[clustered], labels[clustered], model.cluster_centers_)
+        objective = within if model.objective == "wcss" else model.score(X) * len(X)
         assert np.isfinite(objective)
-        runs.append((labels, scores(y, labels), wcss(X, labels, model.cluster_centers_), objective))
+        runs.append((labels, scores(y, labels), within, objective))
     np.testing.assert_array_equal(runs[0][0], runs[1][0])
     assert runs[0][1:] == runs[1][1:]
     # far better than chance (FAISS' random init may merge two blobs, so not always perfect)

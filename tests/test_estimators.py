@@ -4,7 +4,15 @@ scikit-learn's estimator checks (``parametrize_with_checks``, marked ``ci``: CI 
 ``-m ci``, the default run leaves them out) run on every built-in plug-in that is cheap enough to
 fit dozens of times on tiny data:
 
-- ``raw``, ``sklearn``, ``faiss``, ``gmm`` at their defaults: every check passes.
+- ``raw``, ``sklearn``, ``faiss``, ``gmm``, ``minibatch``, ``ward``, ``spectral`` at their
+  defaults: every check passes (``ward`` and ``spectral`` take at most the other rows as
+  neighbours, and ``spectral`` solves the checks' few rows densely).
+- ``hdbscan`` at its defaults: ``check_clustering`` wants the check's 50 rows in three blobs
+  clustered, and a cluster of at least 2,000 rows (the default ``min_cluster_size``, sized for
+  MNIST's digits) leaves every one of them as noise: an expected failure
+  (:data:`HDBSCAN_TOO_FEW`). Every other check passes.
+- ``hdbscan`` with ``min_cluster_size`` and ``min_samples`` 5, scikit-learn's own HDBSCAN's
+  scale: every check passes, ``check_clustering`` included.
 - ``hog`` at its defaults: the checks feed 2-D data 1 to 10 columns wide, read as one-row images
   ``[n, 1, d]``, and HOG needs images of at least one block (``pixels_per_cell *
   cells_per_block`` = 14 pixels a side by default): ``fit`` refuses them with a ``ValueError``,
@@ -59,6 +67,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from mnist_bench import clustering, features
 from mnist_bench.clustering.base import bic
+from mnist_bench.clustering.density import HDBSCAN
 from mnist_bench.core.params import InvalidParameterError
 from mnist_bench.core.vocabulary import OBJECTIVES
 from mnist_bench.data.datasets import Dataset, load
@@ -79,6 +88,8 @@ CHECKED_PARAMS: dict[str, list[dict[str, Any]]] = {
     "hog": [{}, {"pixels_per_cell": 1, "cells_per_block": 1}],
     # the default (50 components) is refused on the checks' narrow data; 1 and 2 always fit
     "pca": [{}, {"n_components": 1}, {"n_components": 2}],
+    # the default (clusters of 2,000 rows) leaves the checks' 50 rows as noise; 5 clusters them
+    "hdbscan": [{}, {"min_cluster_size": 5, "min_samples": 5}],
 }
 
 _TOO_SMALL = (
@@ -148,6 +159,14 @@ PCA_TOO_FEW_FEATURES = dict.fromkeys(
     _TOO_FEW,
 )
 
+#: The check a default HDBSCAN fails, and why.
+HDBSCAN_TOO_FEW = {
+    "check_clustering": (
+        "the check clusters 50 rows in three blobs; HDBSCAN's default clusters have at least "
+        "2,000 rows (sized for MNIST's digits), so every row is noise"
+    )
+}
+
 THIS = "mnist-bench"  #: this repository's distribution
 
 
@@ -182,6 +201,8 @@ def expected_failed_checks(estimator: Any) -> dict[str, str]:
         return HOG_TOO_SMALL
     if isinstance(estimator, PCA) and estimator.n_components > 2:
         return PCA_TOO_FEW_FEATURES
+    if isinstance(estimator, HDBSCAN) and estimator.min_cluster_size > 50:
+        return HDBSCAN_TOO_FEW
     return {}
 
 
@@ -205,6 +226,7 @@ def test_sklearn_estimator_checks(estimator: Any, check: Any) -> None:
 def test_every_builtin_is_checked_or_excused() -> None:
     checked = {type(e).__name__ for e in _checked_estimators()}
     assert {"Raw", "HOG", "PCA", "SklearnKMeans", "FaissKMeans", "GMM"} <= checked
+    assert {"HDBSCAN", "Ward", "Spectral", "MiniBatchKMeans"} <= checked
     assert {"lenet", "convnet", "umap", "autoencoder", "dask"} <= set(NOT_CHECKED)
     # every built-in is one or the other: none is silently skipped
     for name in BUILTIN_EXTRACTORS:
@@ -297,10 +319,15 @@ def test_fit_predict_on_every_backend(blobs: tuple[np.ndarray, np.ndarray], name
         pytest.skip("dask-ml is not installed")
     X, _ = blobs
     params = {"init_max_iter": 2} if name == "dask" else {}
-    model = clustering.make(name, n_clusters=3, seed=0, threads=1, **params)
+    if clustering.BACKENDS.load(name).chooses_k:  # no n_clusters; clusters of 100 rows here
+        params |= {"min_cluster_size": 20, "min_samples": 5}
+    else:
+        params["n_clusters"] = 3
+    model = clustering.make(name, seed=0, threads=1, **params)
     labels = model.fit_predict(X)
     assert labels.dtype == np.int64 and labels.shape == (len(X),)
     np.testing.assert_array_equal(labels, model.labels_)
+    # a transductive backend's predict (the nearest centre) agrees on blobs this clear
     np.testing.assert_array_equal(labels, model.predict(X))
     assert model.cluster_centers_.dtype == np.float32 and model.cluster_centers_.shape == (3, 5)
     assert model.n_features_in_ == 5 and model.n_iter_ >= 1

@@ -44,7 +44,7 @@ def plugin_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 def test_list_shows_the_plugins(plugin_env: dict[str, str]) -> None:
     done = run_cli("list", env=plugin_env)
     assert done.returncode == 0, done.stderr
-    for name in ("downsample", "minibatch"):
+    for name in ("downsample", "example-minibatch"):
         assert re.search(rf"^\s+{name}\b", done.stdout, re.M), done.stdout
     # The list format is being changed to show each plug-in's source distribution: only assert
     # that the distribution's name appears somewhere in the output.
@@ -70,7 +70,7 @@ def test_run_a_grid_with_the_plugins(plugin_env: dict[str, str], tmp_path: Path)
         "--features",
         "downsample,raw",
         "--backends",
-        "minibatch,sklearn",
+        "example-minibatch,sklearn",
         "--k",
         "3",
         "--seeds",
@@ -84,8 +84,8 @@ def test_run_a_grid_with_the_plugins(plugin_env: dict[str, str], tmp_path: Path)
     assert done.returncode == 0, done.stderr
     frame = pd.read_csv(out / "results.csv")
     assert {"downsample", "raw"} <= set(frame["extractor"])
-    assert {"minibatch", "sklearn"} <= set(frame["backend"])
-    mine = frame[(frame["extractor"] == "downsample") & (frame["backend"] == "minibatch")]
+    assert {"example-minibatch", "sklearn"} <= set(frame["backend"])
+    mine = frame[(frame["extractor"] == "downsample") & (frame["backend"] == "example-minibatch")]
     assert len(mine) > 0
     assert all(math.isfinite(p) and 0 < p <= 1 for p in mine["purity"])
     # digits are 8x8: pooled by the default factor 2, 16 features
