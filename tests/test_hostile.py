@@ -25,6 +25,7 @@ from conftest import ROOT, run_cli, seed_layouts
 from mnist_bench.cli import main
 from mnist_bench.core import vocabulary as words
 from mnist_bench.core.atomic import write_npz
+from mnist_bench.grid.journal import sealed
 
 # A digits grid small enough to run many times: every case below starts from it.
 SMALL = ["--dataset", "digits", "--extractors", "raw", "--backends", "sklearn", "--k", "9-10"]
@@ -233,7 +234,7 @@ def test_damaged_journal_rows_are_recomputed(good: Path, tmp_path: Path) -> None
     # a journal of the same config: one good row, one with a wrong type, one torn, one a list
     rows = json.loads(pd.read_csv(out / words.RESULTS).to_json(orient="records"))
     bad = {**rows[1], "purity": "high"}
-    lines = [json.dumps({"config_hash": _small_hash()}), json.dumps(rows[0]), json.dumps(bad)]
+    lines = [json.dumps({"config_hash": _small_hash()}), sealed(rows[0]), sealed(bad)]
     lines += ["[1]", json.dumps(rows[2])[:40]]
     (out / words.PARTIAL).write_text("\n".join(lines) + "\n")
     (out / words.RESULTS).unlink()
@@ -254,7 +255,7 @@ def test_a_sweep_is_resumed_whole_or_computed_again(good: Path, tmp_path: Path) 
     for name, journaled in (("part", sweep[:1]), ("whole", sweep)):
         out, cache = _copy(good, tmp_path, name), _cache(good, tmp_path)
         marked = [{**r, "fit_s": 123.0} for r in journaled]  # a mark a recomputed row loses
-        lines = [json.dumps({"config_hash": _small_hash()}), *map(json.dumps, marked)]
+        lines = [json.dumps({"config_hash": _small_hash()}), *map(sealed, marked)]
         (out / words.PARTIAL).write_text("\n".join(lines) + "\n")
         (out / words.RESULTS).unlink()
         done = run_cli("run", *SMALL, "--out", str(out), "--cache-dir", str(cache))
@@ -385,7 +386,7 @@ def test_export_takes_the_longest_legal_file_name(tmp_path: Path) -> None:
 def test_a_kept_row_with_a_damaged_labels_file_is_recomputed(good: Path, tmp_path: Path) -> None:
     out, cache = _copy(good, tmp_path, "out"), _cache(good, tmp_path)
     rows = json.loads(pd.read_csv(out / words.RESULTS).to_json(orient="records"))
-    lines = [json.dumps({"config_hash": _small_hash()}), *map(json.dumps, rows)]
+    lines = [json.dumps({"config_hash": _small_hash()}), *map(sealed, rows)]
     (out / words.PARTIAL).write_text("\n".join(lines) + "\n")
     (out / words.RESULTS).unlink()
     labels = out / words.labels_file("all", "raw", "sklearn", 10, 1)

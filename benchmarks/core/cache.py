@@ -48,7 +48,8 @@ def make_key(**parts: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """The SHA-256 of the file at ``path`` (hex), read block by block."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 22), b""):
@@ -120,7 +121,7 @@ class Cache:
                 out.flush()
                 shape, dtype = list(out.shape), str(out.dtype)
                 del out
-            meta = {**meta, "sha256": _sha256_file(data_path), "shape": shape, "dtype": dtype}
+            meta = {**meta, "sha256": sha256_file(data_path), "shape": shape, "dtype": dtype}
             write_text(meta_path, json.dumps(meta, indent=1, sort_keys=True), folder=self.root)
             return _read(data_path), meta, False
 
@@ -136,14 +137,14 @@ class Cache:
             meta = json.loads(meta_path.read_text())
             if not isinstance(meta, dict):
                 raise ValueError("its description is not a JSON object")
-            if _sha256_file(data_path) != meta.get("sha256"):
+            if sha256_file(data_path) != meta.get("sha256"):
                 raise ValueError("checksum mismatch")
             array = _read(data_path)
             if list(array.shape) != meta.get("shape") or str(array.dtype) != meta.get("dtype"):
                 raise ValueError("shape or dtype mismatch")
             if check is not None:
                 check(array, meta)
-        except (OSError, ValueError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except (OSError, ValueError, UnicodeDecodeError, RecursionError) as exc:
             log.warning("discarding corrupt cache entry %s (%s); recomputing", data_path.name, exc)
             for path in (data_path, meta_path):
                 remove(path, folder=self.root)

@@ -14,13 +14,18 @@ never saw the sources of the ``test`` split.
 
 The images are written chunk by chunk into a ``.npy`` file in the cache folder
 (``CACHE/datasets/``, keyed by N, seed, :data:`VERSION` and the MNIST checksum) and returned as a
-read-only memory map, so memory stays bounded for any N: 1M images are 784 MB on disk.
+read-only memory map, so memory stays bounded for any N: 1M images are 784 MB on disk. Beside it
+a ``.json`` holds the file's SHA-256, shape and dtype, as the feature cache's entries do: a file
+that does not match them (garbled, truncated, or without its checksum) is never used; it is
+discarded with one warning and generated again.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
+import logging
 import os
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -29,11 +34,13 @@ from pathlib import Path
 import numpy as np
 from filelock import FileLock
 
-from mnist_bench.core.atomic import atomic_path, checked, contained, remove
-from mnist_bench.core.cache import default_cache_dir
+from mnist_bench.core.atomic import atomic_path, checked, contained, remove, write_text
+from mnist_bench.core.cache import default_cache_dir, sha256_file
 from mnist_bench.core.errors import UserError
 from mnist_bench.core.system import usable_cores
 from mnist_bench.data.datasets import Dataset, load_mnist
+
+log = logging.getLogger(__name__)
 
 #: Bump whenever the same (N, seed) would give other images.
 VERSION = 1
@@ -134,9 +141,11 @@ def write_images(
     path: Path, pool: np.ndarray, order: np.ndarray, n: int, seed: int, threads: int
 ) -> None:
     """Generate the first ``n`` images into the ``.npy`` file ``path`` (atomically: a
-    temporary of :mod:`mnist_bench.core.atomic`, renamed when complete)."""
+    temporary of :mod:`mnist_bench.core.atomic`, renamed when complete), then its checksum file
+    (:func:`checksum_path`: the entry is complete once that is written)."""
+    shape = (n, *pool.shape[1:])
     with atomic_path(path) as tmp:
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, *pool.shape[1:]))
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
         n_chunks = -(-n // CHUNK)
         with _chunks(pool, order, n_chunks, seed, threads) as chunks:
             for c, images in chunks:
@@ -145,6 +154,14 @@ def write_images(
                 out[start:stop] = images[: stop - start]
         out.flush()
         del out
+        digest = sha256_file(tmp)
+    meta = {"sha256": digest, "shape": list(shape), "dtype": "uint8"}
+    write_text(checksum_path(path), json.dumps(meta, sort_keys=True) + "\n")
+
+
+def checksum_path(path: Path) -> Path:
+    """The file beside the images ``path`` holding their SHA-256, shape and dtype."""
+    return path.with_suffix(".json")
 
 
 def load_scale(
@@ -204,16 +221,41 @@ def _dataset(mnist: Dataset, images: np.ndarray, n: int, seed: int, checksum: st
 
 
 def _open(path: Path, shape: tuple[int, ...], remove_bad: bool = True) -> np.ndarray | None:
-    """The stored images as a read-only memmap, or None when missing or of the wrong shape
-    (then removed, unless ``remove_bad`` is false)."""
+    """The stored images as a read-only memmap, or None when missing or damaged.
+
+    Damaged (garbled, truncated, of another shape, or without a checksum that matches): never
+    used; one warning, and the file and its checksum are removed (unless ``remove_bad`` is
+    false) so that they are generated again.
+    """
     if not path.exists():
         return None
     try:
-        images = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError):
-        images = None
-    if images is None or images.shape != shape or images.dtype != np.uint8:
+        images = _verified(path, shape)
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError) as exc:
+        what = "discarding" if remove_bad else "ignoring"
+        again = "; generating it again" if remove_bad else ""
+        log.warning("%s the damaged generated dataset %s (%s)%s", what, path, exc, again)
         if remove_bad:
             remove(path)
+            remove(checksum_path(path))
         return None
+    return images
+
+
+def _verified(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """The images at ``path`` after checking them against their checksum file (ValueError
+    naming what does not match)."""
+    sums = checksum_path(path)
+    if not sums.is_file():
+        raise ValueError(f"no checksum file {sums.name}")
+    meta = json.loads(sums.read_text(encoding="utf-8"))
+    if not isinstance(meta, dict):
+        raise ValueError(f"{sums.name} is not a JSON object")
+    if meta.get("shape") != list(shape) or meta.get("dtype") != "uint8":
+        raise ValueError(f"{sums.name} describes other images")
+    if sha256_file(path) != meta.get("sha256"):
+        raise ValueError("checksum mismatch")
+    images = np.load(path, mmap_mode="r", allow_pickle=False)
+    if images.shape != shape or images.dtype != np.uint8:
+        raise ValueError(f"images of shape {images.shape} and dtype {images.dtype}, not {shape}")
     return images
