@@ -21,6 +21,10 @@ for k-means and the mixture model):
   clustering); the grid takes ``labels_`` after ``fit`` instead of calling ``predict``, which
   for such a backend is an approximation (each row's nearest centre).
 
+And one true by default: ``sweeps_k``, whether the grid's k sweep (the elbow) runs it at every
+k; a backend for which each k is a new, costly fit (Ward, spectral clustering: a graph and an
+embedding each time) sets it false and runs at ``eval_k`` only.
+
 After ``fit`` every backend has ``labels_`` (int64 ``[n]``, ``0 .. k-1``; ``-1`` only from a
 ``chooses_k`` backend), ``cluster_centers_`` (float32 ``[k, d]``, ``k`` the clusters found: for
 a backend without centres of its own, the mean of each cluster's rows, noise excluded, by
@@ -191,6 +195,8 @@ class BaseBackend(ChecksBooleans, ClusterMixin, BaseEstimator, metaclass=ABCMeta
     #: whether it labels only the rows it was fitted on: ``labels_`` is the result, and
     #: :meth:`predict` gives the nearest centre, an approximation of what a fit would say
     transductive: ClassVar[bool] = False
+    #: whether the grid's k sweep runs it at every k (false: at eval_k only)
+    sweeps_k: ClassVar[bool] = True
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "n_clusters": [Interval(Integral, 1, None, closed="left")],
         "seed": [Interval(Integral, 0, MAX_SEED, closed="both")],

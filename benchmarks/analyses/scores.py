@@ -25,10 +25,8 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import mutual_info_score
 from sklearn.metrics.cluster import contingency_matrix
 
+from mnist_bench.clustering.base import NOISE
 from mnist_bench.core.vocabulary import CLUSTERED_METRICS
-
-#: The label of a point a backend left out of every cluster (HDBSCAN's noise).
-NOISE = -1
 
 
 def purity_from_table(table: np.ndarray, n: int | None = None) -> float:

@@ -230,17 +230,28 @@ def parse(path: Path) -> pd.DataFrame:
 
 
 def _check_rows(frame: pd.DataFrame, path: Path) -> None:
-    """One row per row key, and one k evaluated on every seed."""
+    """No more clusters than images, one row per row key, and one k evaluated on every seed."""
+    for column in ("k", "clusters"):
+        counts = pd.to_numeric(frame[column], errors="coerce")
+        beyond = counts > frame.n_samples
+        if beyond.any():
+            i = int(beyond.to_numpy().nonzero()[0][0])
+            raise UserError(
+                f"{path}, row {i + 2}, column {column!r}: more clusters than the row's "
+                f"{frame.n_samples.iloc[i]} images, got {frame[column].iloc[i]}"
+            )
     duplicated = frame.duplicated(list(words.ROW_KEY))
     if duplicated.any():
         i = int(duplicated.to_numpy().nonzero()[0][0])
         key = ", ".join(f"{c}={frame.iloc[i][c]}" for c in words.ROW_KEY)
         raise UserError(f"{path}, row {i + 2}: a second row for {key}")
-    eval_ks = frame.loc[frame.eval_k, "k"]
-    if eval_ks.empty:
+    # (a backend that chose its own number of clusters is evaluated at the k it found)
+    given = frame.eval_k & ~frame.chose_k.fillna(False).astype(bool)
+    eval_ks = frame.loc[given, "k"]
+    if frame.loc[frame.eval_k].empty:
         raise UserError(f"{path}: no row has eval_k = True (the k evaluated on every seed)")
     if eval_ks.nunique() > 1:
-        i = int((frame.eval_k & (frame.k != eval_ks.iloc[0])).to_numpy().nonzero()[0][0])
+        i = int((given & (frame.k != eval_ks.iloc[0])).to_numpy().nonzero()[0][0])
         raise UserError(
             f"{path}, row {i + 2}, column 'eval_k': a second k is marked as eval_k "
             f"({frame.k.iloc[i]}, besides {eval_ks.iloc[0]})"

@@ -33,10 +33,14 @@ def floor_s(n_samples: int, feature_dim: int, bytes_per_s: float) -> float:
 
 
 def kmeans_rows(frame: pd.DataFrame) -> pd.DataFrame:
-    """The k-means rows (objective WCSS; every row of results without that column)."""
-    if "objective" not in frame:
-        return frame
-    return frame[frame["objective"].fillna("wcss") == "wcss"]
+    """The k-means rows (objective WCSS; every row of results without that column), less the
+    cells of backends that do not iterate (Ward, spectral, HDBSCAN: one "iteration" each)."""
+    if "objective" in frame:
+        frame = frame[frame["objective"].fillna("wcss") == "wcss"]
+    iterates = frame.groupby(["split", "extractor", "backend"], sort=False)["n_iter"].transform(
+        "max"
+    )
+    return frame[iterates.fillna(2) > 1]
 
 
 def bandwidth_line(env: dict[str, Any]) -> str:
