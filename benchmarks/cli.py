@@ -5,7 +5,12 @@ and ``scale`` (the scale study, :mod:`mnist_bench.grid.scale`).
 tolerance, or judged as a draw below all of A's seeds) or the two runs do not cover the same
 cells (see :mod:`mnist_bench.reporting.compare`); ``compare --exact`` when any number differs.
 
-User errors (bad flags, configs or data) print one line on stderr and exit with status 2.
+User errors (bad flags, configs or data) print one line on stderr and exit with status 2, and so
+do failures of the world around a run (:mod:`mnist_bench.core.failures`: an operating-system
+error naming its path, running out of memory or another limit, input nested too deeply, a number
+beyond 64 bits) and of an outside plug-in ("plug-in NAME (...) raised ...",
+:func:`mnist_bench.core.registry.blame`). Anything else is a bug of the suite and shows its
+traceback; ``MNIST_BENCH_TRACEBACK=1`` shows the traceback of every failure.
 
 Before any numeric library loads, :func:`main` pins their kernels (``--numerics``, default
 ``portable``: :mod:`mnist_bench.core.numerics`), so a run gives the same numbers on any x86-64
@@ -21,7 +26,9 @@ import sys
 import threading
 from pathlib import Path
 
-from mnist_bench.core import numerics
+# Only modules that import nothing but the standard library: whatever fails while the numeric
+# libraries load (MemoryError under a small `ulimit -v`, say) must happen inside main's handler.
+from mnist_bench.core import failures, numerics
 from mnist_bench.core.errors import UserError
 from mnist_bench.core.system import native_noise_filtered
 
@@ -365,6 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
         args = build_parser().parse_args(argv)
+        failures.check_limits()  # too little address space for the libraries even to load
         # before any numeric library is imported: they choose their kernels when they load
         with (
             numerics.pinned(numerics.choose_mode(getattr(args, "numerics", None))),
@@ -374,11 +382,11 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"mnist-bench: error: {exc}", file=sys.stderr)
         return 2
-    except MemoryError:  # the grid names the cell where it can; this is the last resort
-        print(
-            "mnist-bench: error: ran out of memory; use the dask backend or a smaller --limit",
-            file=sys.stderr,
-        )
+    except Exception as exc:  # MemoryError, OSError...: the grid names the cell where it can
+        line = None if failures.show_traceback() else _failure(exc)
+        if line is None:
+            raise  # the suite's own bug: its traceback shows
+        print(f"mnist-bench: error: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         what = "terminated" if isinstance(exc, Terminated) else "interrupted"
@@ -387,6 +395,23 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _failure(exc: Exception) -> str | None:
+    """The one line for ``exc`` when the world around the run failed (an operating-system
+    error, a resource limit: :func:`mnist_bench.core.failures.describe`) or an outside plug-in
+    raised it (:func:`mnist_bench.core.registry.blame`); None for a bug of the suite."""
+    if isinstance(exc, MemoryError | ImportError):
+        return failures.describe(exc)  # the registries may not even load now
+    try:
+        from mnist_bench import clustering, features
+        from mnist_bench.core.registry import blame
+        from mnist_bench.data.datasets import DATASETS
+
+        line = blame(exc, (features.EXTRACTORS, clustering.BACKENDS, DATASETS))
+    except Exception:  # the original exception is the one to show
+        line = None
+    return line if line is not None else failures.describe(exc)
 
 
 def _dispatch(args: argparse.Namespace) -> int:

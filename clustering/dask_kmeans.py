@@ -3,7 +3,8 @@
 The backend connects to ``scheduler`` (e.g. ``"tcp://host:8786"``) when one is given, else to the
 address in dask's config (``DASK_SCHEDULER_ADDRESS`` / ``scheduler-address``), else it starts a
 ``LocalCluster`` of ``threads`` single-threaded workers for the fit and closes it afterwards,
-also when the fit fails.
+also when the fit fails. A scheduler that does not answer within :data:`CONNECT_TIMEOUT_S` is
+one line naming its address (a :class:`~mnist_bench.core.errors.UserError`).
 
 The local cluster runs its workers as threads of this process by default (``processes=False``):
 the rows are then handed to the workers by reference, so a memory-mapped feature file is never
@@ -50,10 +51,13 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from mnist_bench.clustering.base import BaseBackend, as_centres
+from mnist_bench.core.errors import UserError
 from mnist_bench.core.params import Interval, StrOptions
 
 #: Target size of one chunk of rows sent to a worker.
 CHUNK_BYTES = 32 << 20
+#: Seconds to wait for a given scheduler to answer before giving up.
+CONNECT_TIMEOUT_S = 10
 #: Small arrays are still cut into this many chunks, so every worker gets a share.
 MIN_CHUNKS = 16
 
@@ -156,7 +160,7 @@ class DaskKMeans(BaseBackend):
         address = self.scheduler or dask.config.get("scheduler-address", None)
         with _quiet("distributed"):
             if address:
-                with Client(address) as client:
+                with _connected(Client, address) as client:
                     yield client
                 return
             with (
@@ -225,6 +229,21 @@ class DaskKMeans(BaseBackend):
         workers = max(1, self.threads)
         copy = n * d * 4 if self.processes else 0
         return n * 24 + workers * CHUNK_BYTES * 3 + copy
+
+
+@contextlib.contextmanager
+def _connected(client_class: Any, address: str) -> Iterator[Any]:
+    """A Client of the scheduler at ``address``; one that does not answer within
+    :data:`CONNECT_TIMEOUT_S` (or refuses) is a :class:`UserError` naming it."""
+    try:
+        client = client_class(address, timeout=CONNECT_TIMEOUT_S)
+    except OSError as exc:  # distributed's "Timed out trying to connect", a refused connection
+        raise UserError(
+            f"backend 'dask': no dask scheduler answers at {address} (waited "
+            f"{CONNECT_TIMEOUT_S} s: {exc}); start one there or give another --scheduler"
+        ) from None
+    with client:
+        yield client
 
 
 @contextlib.contextmanager

@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 
 from mnist_bench.analyses.kselect.sample import SampleScores
-from mnist_bench.analyses.scores import NOISE, scores, wcss
+from mnist_bench.analyses.scores import scores, wcss
 from mnist_bench.analyses.shared_starts import starts as shared_starts
 from mnist_bench.analyses.time.clock import LIBRARY, Clock
-from mnist_bench.clustering.base import bic
+from mnist_bench.clustering import BACKENDS
+from mnist_bench.clustering.base import NOISE, bic
 from mnist_bench.core import numerics
 from mnist_bench.core.errors import UserError
 from mnist_bench.core.vocabulary import SHARED, cell_label
@@ -153,18 +154,78 @@ def fit_one(
     model = make_backend(backend, params, k, seed, threads)
     with clock.stage(f"fit: {backend}", LIBRARY) as fit:
         try:  # plug-ins check their parameters in fit, as scikit-learn estimators do
-            model.fit(X)
+            with BACKENDS.calls(backend):  # what an outside plug-in raises: one line naming it
+                model.fit(X)
         except ValueError as exc:
             raise UserError(f"backend {backend!r}: {exc}") from None
-    with clock.stage(f"predict: {backend}", LIBRARY) as predict:
+    with clock.stage(f"predict: {backend}", LIBRARY) as predict, BACKENDS.calls(backend):
         # a transductive backend labels the rows it was fitted on, and only those
         labels = model.labels_ if getattr(model, "transductive", False) else model.predict(X)
+    n_iter = checked_output(backend, model, labels, X.shape, k)
     with clock.stage(SCORING):
         row = _scored(model, X, y, labels)
-    n_iter = int(model.n_iter_)
     row |= {"n_iter": n_iter, "fit_s": fit.seconds, "predict_s": predict.seconds}
     row["s_per_iter"] = fit.seconds / max(1, n_iter)
     return row, labels
+
+
+def checked_output(
+    backend: str, model: Any, labels: Any, shape: tuple[int, ...], k: int | None
+) -> int:
+    """Check what a fitted backend gave against what the grid relies on (see
+    ``clustering/base.py``) before any number is computed from it; its iteration count.
+
+    ``labels``: integers of shape ``[n]``, in ``[0, k)`` (from -1, noise, for a backend whose
+    ``chooses_k`` is true) and below the number of centres; ``cluster_centers_``: finite numbers
+    ``[k_found, d]``; ``n_iter_``: a count. An outside plug-in that gives anything else is one
+    line naming it (:class:`UserError`); one of the suite's own is a bug (RuntimeError).
+    """
+    problem, n_iter = _output_problem(model, labels, shape, k)
+    if problem is None:
+        return n_iter
+    if BACKENDS.is_outside(backend):
+        raise BACKENDS.failure(backend, problem)
+    raise RuntimeError(f"internal error: backend {backend!r} {problem}")
+
+
+def _output_problem(
+    model: Any, labels: Any, shape: tuple[int, ...], k: int | None
+) -> tuple[str | None, int]:
+    """What is wrong with a fitted backend's labels, centres or iteration count (None when
+    nothing is), and its iteration count."""
+    n, d = shape
+    labels = np.asarray(labels)
+    if labels.shape != (n,):
+        return f"returned labels of shape {labels.shape}, not ({n},): one per row", 0
+    if not np.issubdtype(labels.dtype, np.integer):
+        return f"returned labels of dtype {labels.dtype}, not integers", 0
+    try:
+        centres = np.asarray(model.cluster_centers_)
+    except (AttributeError, TypeError, ValueError) as exc:
+        return f"has no array of cluster_centers_ ({type(exc).__name__}: {exc})", 0
+    if centres.ndim != 2 or centres.shape[1] != d:
+        return f"returned centres of shape {centres.shape}, not (clusters, {d})", 0
+    if not np.issubdtype(centres.dtype, np.number) or not np.isfinite(centres).all():
+        return "returned centres that are not all finite numbers (NaN or inf)", 0
+    chooses_k = bool(getattr(model, "chooses_k", False))
+    low = NOISE if chooses_k else 0
+    high = len(centres) if chooses_k or k is None else min(k, len(centres))
+    if n and (int(labels.min()) < low or int(labels.max()) >= high):
+        found = f"{len(centres)} centres" + ("" if chooses_k or k is None else f", k = {k}")
+        return (
+            f"returned labels from {int(labels.min())} to {int(labels.max())}, outside "
+            f"[{low}, {high}) ({found})",
+            0,
+        )
+    n_iter = getattr(model, "n_iter_", None)
+    if (
+        isinstance(n_iter, bool)
+        or not isinstance(n_iter, int | float | np.integer | np.floating)
+        or not np.isfinite(n_iter)
+        or n_iter < 0
+    ):
+        return f"returned n_iter_ = {n_iter!r}, not a count of iterations", 0
+    return None, int(n_iter)
 
 
 def _scored(model: Any, X: np.ndarray, y: np.ndarray, labels: np.ndarray) -> dict[str, Any]:

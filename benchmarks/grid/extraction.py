@@ -169,6 +169,25 @@ def check_entry(X: np.ndarray, meta: dict[str, Any], n_rows: int) -> None:
             raise ValueError(f"{field} is {value!r}, not a number")
 
 
+def _wrong_output(name: str, problem: str) -> None:
+    """Refuse what extractor ``name`` returned: one line naming an outside plug-in
+    (:class:`UserError`); a bug when it is one of the suite's own (RuntimeError)."""
+    if features.EXTRACTORS.is_outside(name):
+        raise features.EXTRACTORS.failure(name, problem)
+    raise RuntimeError(f"internal error: extractor {name!r} {problem}")
+
+
+def _accuracy(name: str, value: Any) -> float:
+    """A supervised extractor's test accuracy, checked: a number in [0, 1]."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float | np.integer | np.floating)
+        or not 0 <= float(value) <= 1
+    ):
+        _wrong_output(name, f"scored its test images {value!r}, not an accuracy in [0, 1]")
+    return float(value)
+
+
 def _compute(
     ds: datasets.Dataset, extractor: Any, name: str, source: Any, cache: Cache, threads: int
 ) -> tuple[Iterator[np.ndarray], int, dict[str, Any]]:
@@ -180,43 +199,52 @@ def _compute(
     # a model an extractor trains (a CNN, the autoencoder) is kept in the cache
     fit_params = {"cache": cache} if extractor.uses_cache else {}
     try:  # plug-ins check their parameters in fit, as scikit-learn estimators do
-        if extractor.supervised:
-            extractor.fit(source[ds.is_train], ds.labels[ds.is_train], **fit_params)
-            meta["fit_s"] = time.perf_counter() - start
-            meta["test_acc"] = extractor.score(source[~ds.is_train], ds.labels[~ds.is_train])
-            fitted_s = time.perf_counter() - start  # training and scoring: the plug-in's work
-            start = time.perf_counter()
-            blocks = transform_blocks(extractor, source, 1)
-        elif extractor.transductive:
-            X = extractor.fit_transform(source, **fit_params)
-            blocks = [np.ascontiguousarray(X, dtype=np.float32)]
-            meta["fit_s"] = fitted_s = time.perf_counter() - start
-        else:
-            extractor.fit(source, **fit_params)
-            meta["fit_s"] = fitted_s = time.perf_counter() - start
-            blocks = transform_blocks(extractor, source, threads)
+        with features.EXTRACTORS.calls(name):  # what an outside plug-in raises names it
+            if extractor.supervised:
+                extractor.fit(source[ds.is_train], ds.labels[ds.is_train], **fit_params)
+                meta["fit_s"] = time.perf_counter() - start
+                test_acc = extractor.score(source[~ds.is_train], ds.labels[~ds.is_train])
+                meta["test_acc"] = _accuracy(name, test_acc)
+                fitted_s = time.perf_counter() - start  # training and scoring: the plug-in's
+                start = time.perf_counter()
+                blocks = transform_blocks(extractor, source, 1)
+            elif extractor.transductive:
+                X = extractor.fit_transform(source, **fit_params)
+                blocks = [np.ascontiguousarray(X, dtype=np.float32)]
+                meta["fit_s"] = fitted_s = time.perf_counter() - start
+            else:
+                extractor.fit(source, **fit_params)
+                meta["fit_s"] = fitted_s = time.perf_counter() - start
+                blocks = transform_blocks(extractor, source, threads)
     except ValueError as exc:
         raise UserError(f"extractor {name!r}: {exc}") from None
 
     def checked() -> Iterator[np.ndarray]:
-        rows, bad, dim = 0, 0, 0
+        rows, bad, dim = 0, 0, None
         meta["library_s"] = fitted_s
         pending = iter(blocks)
         while True:
             waited = time.perf_counter()
-            X = next(pending, None)  # the transform of one block (or waiting for a worker)
+            with features.EXTRACTORS.calls(name):
+                X = next(pending, None)  # the transform of one block (or waiting for a worker)
             meta["library_s"] += time.perf_counter() - waited
             if X is None:
                 break
-            if X.ndim != 2:
-                raise RuntimeError(f"extractor {name!r} returned shape {X.shape}")
+            if X.ndim != 2 or X.shape[1] < 1 or X.shape[1] != (dim or X.shape[1]):
+                want = f"[n, {dim}]" if dim else "[n, d] with d >= 1"
+                _wrong_output(name, f"returned features of shape {X.shape}, not {want}")
+            if rows + len(X) > len(ds):
+                _wrong_output(name, f"returned more rows than the {len(ds)} images")
             rows, dim = rows + len(X), X.shape[1]
             bad += int((~np.isfinite(X)).any(axis=1).sum())
             yield X
         if rows != len(ds):
-            raise RuntimeError(f"extractor {name!r} returned {rows} rows for {len(ds)} images")
+            _wrong_output(name, f"returned {rows} rows for {len(ds)} images")
         if bad:
-            raise UserError(f"extractor {name!r} produced NaN or inf features for {bad} images")
+            what = f"extractor {name!r} produced NaN or inf features for {bad} images"
+            if features.EXTRACTORS.is_outside(name):
+                what += f" (plug-in {name!r}, from {features.EXTRACTORS.get(name).distribution})"
+            raise UserError(what)
         # a label-free fit is part of extraction; a supervised extractor's training is not
         meta["transform_s"] = time.perf_counter() - start
         say(f"  {name}: {dim}-d in {meta['transform_s']:.1f} s")

@@ -23,6 +23,11 @@ from mnist_bench.core import vocabulary as words
 from mnist_bench.core.atomic import atomic_open
 from mnist_bench.core.errors import UserError
 
+#: The largest count (images, clusters, dimensions, iterations) a row may hold: every integer up
+#: to it is exact in float64, as pandas holds an integer column with a missing value, and far
+#: below 64 bits, so nothing downstream overflows; a larger one is refused naming its cell.
+MAX_COUNT = 2**53
+
 #: The columns a results.csv must have (the README's contract, and what the report needs to know
 #: which rows are the evaluation and which the sweep). The others have defaults.
 REQUIRED: tuple[str, ...] = (
@@ -101,7 +106,7 @@ def _json_table(value: str | None) -> str | None:
         return None
     try:
         parsed = json.loads(value)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         raise ValueError("not a JSON table of parameters") from None
     if not isinstance(parsed, dict):
         raise ValueError("not a JSON table of parameters")
@@ -111,7 +116,9 @@ def _json_table(value: str | None) -> str | None:
 Blank = BeforeValidator(_blank_is_none)
 Missing = BeforeValidator(_blank_is_nan)
 Name = Annotated[str, Blank, AfterValidator(_name)]
-Count = Annotated[int, Field(ge=1), Blank]
+Count = Annotated[int, Field(ge=1, le=MAX_COUNT), Blank]
+#: A count that may be 0 (clusters found, iterations).
+Count0 = Annotated[int, Field(ge=0, le=MAX_COUNT), Blank]
 #: A score: in its range, or missing (NaN).
 Score = Annotated[float, Missing, _within(-1, 1)]
 #: A duration, a size or a sum of squares: >= 0, or missing (NaN).
@@ -131,7 +138,7 @@ class Row(BaseModel):
     feature_dim: Count
     backend: Name
     # (0 only where a backend that chooses its own number of clusters left every point noise)
-    k: Annotated[int, Field(ge=0), Blank]
+    k: Count0
     seed: Annotated[int, Field(ge=0, le=words.MAX_SEED), Blank]
     wcss: Amount
     purity: Score
@@ -139,7 +146,7 @@ class Row(BaseModel):
     acc: Score
     nmi: Score
     ari: Score
-    n_iter: Annotated[int, Field(ge=0), Blank]
+    n_iter: Count0
     extract_s: Amount
     fit_s: Amount
     predict_s: Amount
@@ -155,7 +162,7 @@ class Row(BaseModel):
     objective_value: Annotated[float, Missing, _within(-math.inf)] = math.nan
     extractor_fit_s: Amount = math.nan
     extractor_test_acc: Score = math.nan
-    threads: Annotated[int | None, Field(ge=1), Blank] = None
+    threads: Annotated[int | None, Field(ge=1, le=MAX_COUNT), Blank] = None
     extractor_params: Annotated[str | None, Blank, AfterValidator(_json_table)] = None
     backend_params: Annotated[str | None, Blank, AfterValidator(_json_table)] = None
     peak_rss_mb: Amount = math.nan
@@ -166,7 +173,7 @@ class Row(BaseModel):
     davies_bouldin: Amount = math.nan
     bic: Annotated[float, Missing, _within(-math.inf)] = math.nan
     chose_k: Flag = False
-    clusters: Annotated[int | None, Field(ge=0), Blank] = None
+    clusters: Annotated[int | None, Field(ge=0, le=MAX_COUNT), Blank] = None
     noise: Annotated[float, Missing, _within(0, 1)] = math.nan
     acc_clustered: Score = math.nan
     nmi_clustered: Score = math.nan

@@ -35,6 +35,7 @@ number of every row to be the same, bit for bit.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from dataclasses import dataclass, field
@@ -48,8 +49,10 @@ from mnist_bench.core.atomic import contained
 from mnist_bench.core.errors import UserError
 from mnist_bench.core.tables import markdown_table
 from mnist_bench.grid import environment
-from mnist_bench.grid.results import parse
+from mnist_bench.grid.results import Row, parse
 from mnist_bench.reporting import headline
+
+log = logging.getLogger(__name__)
 
 KEY = list(words.ROW_KEY)
 CELL = list(words.CELL_KEY)
@@ -83,7 +86,12 @@ class Comparison:
 
 
 def load(run_dir: Path) -> pd.DataFrame:
-    """The rows of ``run_dir/results.csv``, read against the results schema."""
+    """The rows of ``run_dir/results.csv``, read against the results schema.
+
+    Only the schema's columns are compared: another column (a user's, a later version's, or
+    one named like the columns the comparison makes, ``purity_a`` or ``_merge``) is left out
+    with one warning.
+    """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UserError(f"no such run folder: {run_dir}")
@@ -92,7 +100,15 @@ def load(run_dir: Path) -> pd.DataFrame:
         raise UserError(
             f"no results.csv in {run_dir}: is it the output folder of `mnist-bench run`?"
         )
-    return parse(path)
+    frame = parse(path)
+    foreign = [column for column in frame.columns if column not in Row.model_fields]
+    if foreign:
+        log.warning(
+            "%s: column(s) %s left out of the comparison (not in the results schema)",
+            path,
+            ", ".join(map(repr, map(str, foreign))),
+        )
+    return frame.drop(columns=foreign)
 
 
 def _key_text(row: pd.Series | dict[str, Any]) -> str:
