@@ -8,8 +8,9 @@ import pytest
 
 from mnist_bench import features
 from mnist_bench.grid import config
+from mnist_bench.grid.scale_config import DEFAULT_SCALE_CONFIG
 
-CONFIGS = sorted(config.CONFIG_DIR.glob("*.toml"))
+CONFIGS = sorted(p for p in config.CONFIG_DIR.glob("*.toml") if p != DEFAULT_SCALE_CONFIG)
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
