@@ -465,6 +465,17 @@ class TestResourceLimits:
         assert "RLIMIT_AS" in line and "300.0 MiB" in line, line
         assert not (tmp_path / "o").exists()
 
+    def test_a_limit_just_above_what_loading_takes(self, tmp_path: Path) -> None:
+        """The libraries load, and then their threads would run out of address space (where
+        OpenBLAS spins and OpenMP aborts): the memory check counts those threads, one line."""
+        limit = failures.needed_to_load() + (64 << 20)
+        done = in_subprocess(
+            "run", *SMALL, "--out", str(tmp_path / "o"), "--cache-dir", str(tmp_path / "c"),
+            limit=(resource.RLIMIT_AS, limit),
+        )  # fmt: skip
+        assert "needs about" in refused(done)
+        assert not (tmp_path / "o").exists()
+
     @pytest.mark.parametrize("module", ["numpy", "pandas", "pydantic"])
     def test_memory_runs_out_while_a_library_loads(self, good: Path, module: str) -> None:
         """A MemoryError raised by an import inside a command is one line naming the limit."""
@@ -902,18 +913,16 @@ class TestTheSuitesOwnBugs:
             self._run(good, tmp_path, capsys)
 
 
-def test_an_installed_plugin_that_raises(good: Path, tmp_path: Path) -> None:
+def test_an_installed_plugin_that_raises(tmp_path: Path) -> None:
     """Through its entry point, from a distribution installed on the path (a dist-info folder),
-    in a subprocess as a user runs it: a backend raising where no call is wrapped (its memory
-    estimate, asked before any work) and one raising in fit."""
+    in a subprocess as a user runs it: a backend raising where no call into it is wrapped (its
+    memory estimate, asked before any work) is still named, by the frames of its code."""
     site = tmp_path / "site"
     info = site / "mnist_bench_hostile-0.1.dist-info"
     info.mkdir(parents=True)
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {DIST}\nVersion: 0.1\n")
     (info / "entry_points.txt").write_text(
-        "[mnist_bench.backends]\n"
-        "hostile-estimate = hostile_plugin:Estimate\n"
-        "hostile-fit = hostile_plugin:Fit\n"
+        "[mnist_bench.backends]\nhostile-estimate = hostile_plugin:Estimate\n"
     )
     (site / "hostile_plugin.py").write_text(
         "from mnist_bench.clustering.base import BaseBackend\n"
@@ -924,19 +933,14 @@ def test_an_installed_plugin_that_raises(good: Path, tmp_path: Path) -> None:
         "        raise ArithmeticError('cannot say')\n"
         "    def _fit(self, X):\n"
         "        raise AssertionError('never reached')\n"
-        "class Fit(Estimate):\n"
-        "    def memory_bytes(self, n, d, k):\n"
-        "        return 0\n"
-        "    def _fit(self, X):\n"
-        "        raise AssertionError('fit failed')\n"
     )
     path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
-    for backend, said in (("hostile-estimate", "ArithmeticError: cannot say"),
-                          ("hostile-fit", "AssertionError: fit failed")):  # fmt: skip
-        done = in_subprocess(
-            "run", "--dataset", "digits", "--extractors", "raw", "--backends", backend,
-            "--k", "3", "--seeds", "0", "--out", str(tmp_path / backend),
-            "--cache-dir", str(tmp_path / "c"), PYTHONPATH=path,
-        )  # fmt: skip
-        line = refused(done)
-        assert f"plug-in {backend!r} (backend, from {DIST}) raised {said}" in line, line
+    done = in_subprocess(
+        "run", "--dataset", "digits", "--extractors", "raw", "--backends", "hostile-estimate",
+        "--k", "3", "--seeds", "0", "--out", str(tmp_path / "o"),
+        "--cache-dir", str(tmp_path / "c"), PYTHONPATH=path,
+    )  # fmt: skip
+    line = refused(done)
+    said = "raised ArithmeticError: cannot say"
+    assert f"plug-in 'hostile-estimate' (backend, from {DIST}) {said}" in line, line
+    assert not (tmp_path / "o").exists()

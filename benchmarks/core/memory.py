@@ -4,8 +4,11 @@ The limits read: the machine's available memory (``psutil.virtual_memory().avail
 ``MemAvailable`` in ``/proc/meminfo``), the cgroup's limit less its usage (cgroup v2
 ``memory.max`` and ``memory.current``, or v1 ``memory.limit_in_bytes`` and
 ``memory.usage_in_bytes``), the address-space limit (``RLIMIT_AS``) less this process's
-virtual size, and ``$MNIST_BENCH_MEMORY_LIMIT`` (a size such as ``2G``, ``512M`` or a number of
-bytes), which caps the answer where no other limit applies (tests, a shared machine).
+virtual size and what the libraries' threads will still reserve (:data:`THREAD_RESERVE` a CPU:
+out of address space in a thread it starts, OpenBLAS retries its buffer for ever and OpenMP
+aborts, where no ``MemoryError`` is raised), and ``$MNIST_BENCH_MEMORY_LIMIT`` (a size such as
+``2G``, ``512M`` or a number of bytes), which caps the answer where no other limit applies
+(tests, a shared machine).
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ from mnist_bench.core.errors import UserError
 ENV = "MNIST_BENCH_MEMORY_LIMIT"
 CGROUP = Path("/sys/fs/cgroup")
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+#: Address space each thread a library starts later reserves (its stack, a malloc arena,
+#: OpenBLAS' buffer): counted once a CPU against ``RLIMIT_AS`` only, as it is not memory used.
+THREAD_RESERVE = 128 << 20
 
 
 @dataclass(frozen=True)
@@ -99,7 +105,8 @@ def cgroup() -> int | None:
 
 
 def address_space() -> int | None:
-    """What ``RLIMIT_AS`` leaves to this process (limit less its virtual size), or None."""
+    """What ``RLIMIT_AS`` leaves to this process (limit less its virtual size and what the
+    libraries' threads will still reserve), or None."""
     soft, _ = resource.getrlimit(resource.RLIMIT_AS)
     if soft == resource.RLIM_INFINITY:
         return None
@@ -110,7 +117,7 @@ def address_space() -> int | None:
                 used = int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
-    return max(0, soft - used)
+    return max(0, soft - used - THREAD_RESERVE * (os.cpu_count() or 1))
 
 
 def available() -> Available:

@@ -47,6 +47,8 @@ ROOT = Path(__file__).resolve().parents[2]
 #: Size of the array the memory bandwidth is measured on: well beyond the caches (8 times the
 #: 32 MiB L3 of the development machine), small enough to allocate in a few hundredths of a second.
 BANDWIDTH_BYTES = 256 << 20
+#: The smallest array it falls back to when memory is short (a tight ``ulimit -v``).
+MIN_BANDWIDTH_BYTES = 32 << 20
 #: Passes over it; the fastest counts.
 BANDWIDTH_PASSES = 5
 
@@ -109,7 +111,12 @@ def memory_bandwidth(
     bytes over this figure is the floor under its time. Takes a fraction of a second.
     """
     threads = max(1, threads)
-    data = np.empty(nbytes // 4, dtype=np.float32)
+    try:
+        data = np.empty(nbytes // 4, dtype=np.float32)
+    except MemoryError:  # a tight limit: a smaller array (still larger than the caches)
+        if nbytes // 4 < MIN_BANDWIDTH_BYTES:
+            raise
+        return memory_bandwidth(threads, nbytes // 4, passes)
     data.fill(1.0)  # touch every page before timing
     parts = np.array_split(data, threads)
     best = float("inf")
