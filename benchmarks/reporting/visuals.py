@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
+from mnist_bench.clustering.base import NOISE
 from mnist_bench.core import plots
 from mnist_bench.core import vocabulary as words
 from mnist_bench.core.cache import Cache
@@ -343,7 +344,8 @@ def read_labels(
     path: Path, n_images: int, n_expected: int, k: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """The positions and clusters kept in a labels file, checked (a ValueError says how the
-    file is damaged): ``n_expected`` positions below ``n_images``, clusters below ``k``."""
+    file is damaged): ``n_expected`` positions below ``n_images``, clusters below ``k`` (and
+    from -1, noise)."""
     with np.load(path, allow_pickle=False) as npz:
         index, labels = np.asarray(npz["index"]), np.asarray(npz["labels"])
     if not all(a.ndim == 1 and np.issubdtype(a.dtype, np.integer) for a in (index, labels)):
@@ -352,7 +354,8 @@ def read_labels(
         raise ValueError(
             f"{path.name} is damaged: {len(index)} labels where results.csv has {n_expected} images"
         )
-    if len(index) and (index.min() < 0 or index.max() >= n_images or labels.min() < 0):
+    # (-1: noise, a point a backend that chooses its own k left out of every cluster)
+    if len(index) and (index.min() < 0 or index.max() >= n_images or labels.min() < NOISE):
         raise ValueError(f"{path.name} is damaged: positions or labels out of range")
     if k is not None and len(labels) and labels.max() >= k:
         raise ValueError(
