@@ -25,6 +25,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 # Only modules that import nothing but the standard library: whatever fails while the numeric
 # libraries load (MemoryError under a small `ulimit -v`, say) must happen inside main's handler.
@@ -263,9 +264,12 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 def _float(value: str, flag: str) -> float:
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
         raise UserError(f"{flag} must be a number, got {value!r}") from None
+    if number != number or number in (float("inf"), float("-inf")):  # 1e400 reads as inf
+        raise UserError(f"{flag} must be a finite number, got {value!r}")
+    return number
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -366,10 +370,29 @@ def _terminate(signum: int, frame: object) -> None:
     raise Terminated
 
 
+class OutOfCPUTime(KeyboardInterrupt):
+    """SIGXCPU: the CPU-time limit (``ulimit -t``) is reached; handled as an interruption (the
+    temporaries removed on the way out), said as the error it is."""
+
+
+def _out_of_cpu_time(signum: int, frame: object) -> None:
+    raise OutOfCPUTime
+
+
+def _handle(signals: dict[str, Any]) -> dict[int, Any]:
+    """Install the handlers ``signals`` (by name, those this platform has); the previous ones."""
+    return {
+        number: signal.signal(number, handler)
+        for name, handler in signals.items()
+        if (number := getattr(signal, name, None)) is not None
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
+    handlers = {"SIGTERM": _terminate, "SIGXCPU": _out_of_cpu_time}
+    previous = _handle(handlers) if in_main_thread else {}
     try:
         args = build_parser().parse_args(argv)
         failures.check_limits()  # too little address space for the libraries even to load
@@ -388,13 +411,16 @@ def main(argv: list[str] | None = None) -> int:
             raise  # the suite's own bug: its traceback shows
         print(f"mnist-bench: error: {line}", file=sys.stderr)
         return 2
+    except OutOfCPUTime:
+        print(f"mnist-bench: error: {failures.cpu_time_used_up()}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt as exc:
         what = "terminated" if isinstance(exc, Terminated) else "interrupted"
         print(f"mnist-bench: {what}; run the same command again to resume", file=sys.stderr)
         return 143 if isinstance(exc, Terminated) else 130
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def _failure(exc: Exception) -> str | None:

@@ -491,11 +491,33 @@ class TestResourceLimits:
         line = refused(in_subprocess(code=code, limit=(resource.RLIMIT_AS, 64 << 30)))
         assert "ran out of memory" in line and "RLIMIT_AS" in line and "64.0 GiB" in line
 
+    def test_the_cpu_time_limit(self, tmp_path: Path) -> None:
+        """SIGXCPU at the soft RLIMIT_CPU: one line naming it, as an interruption is handled
+        (the temporaries removed, the journal kept for a resume)."""
+
+        def limited() -> None:
+            resource.setrlimit(resource.RLIMIT_CPU, (1, 60))
+
+        args = ["run", *SMALL, "--out", str(tmp_path / "o"), "--cache-dir", str(tmp_path / "c")]
+        done = subprocess.run(
+            [sys.executable, "-m", "mnist_bench", *args],
+            cwd=ROOT,
+            preexec_fn=limited,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert "RLIMIT_CPU" in refused(done)
+        assert not temporaries(tmp_path)
+
     def test_other_resources(self) -> None:
         assert "RLIMIT_NPROC" in (failures.describe(RuntimeError("can't start new thread")) or "")
         loading = ImportError("Unable to import required dependency numpy")
         loading.__cause__ = ImportError("libopenblas.so: failed to map segment from shared object")
         assert "ran out of memory" in (failures.describe(loading) or "")
+        from concurrent.futures.process import BrokenProcessPool
+
+        assert "worker process died" in (failures.describe(BrokenProcessPool("gone")) or "")
         assert failures.describe(RuntimeError("a bug")) is None  # the suite's: a traceback
         assert failures.describe(ImportError("No module named x")) is None
 
@@ -568,6 +590,20 @@ class TestNumbersBeyond64Bits:
         args = ["report", str(run)] if command == "report" else ["compare", str(good), str(run)]
         line = refused(in_process(capsys, *args))
         assert f"{run / words.RESULTS}, row 2, column {column!r}" in line, line
+
+    @pytest.mark.parametrize(
+        "args",
+        [["scale", "--sizes", str(10**30)], ["scale", "--timeout", "1e400"],
+         ["scale", "--iterations", str(2**64)], ["compare", "--tolerance", "1e400"],
+         ["run", "--k", f"2-{2**64}"], ["run", "--limit", str(2**64)]],
+    )  # fmt: skip
+    def test_a_flag_too_large(
+        self, good: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str]
+    ) -> None:
+        where = [str(good), str(good)] if args[0] == "compare" else ["--out", str(tmp_path / "o")]
+        line = refused(in_process(capsys, *args, *where))
+        assert args[1] in line or "k =" in line, line
+        assert not (tmp_path / "o").exists()
 
     @pytest.mark.parametrize("column", ["k", "clusters"])
     def test_more_clusters_than_images(

@@ -109,6 +109,16 @@ def check_limits() -> None:
             )
 
 
+def cpu_time_used_up() -> str:
+    """The line for SIGXCPU: the CPU-time limit is reached."""
+    seconds = _limit("RLIMIT_CPU")
+    limit = f" of {seconds} s" if seconds is not None else ""
+    return (
+        f"the CPU-time limit RLIMIT_CPU, `ulimit -t`,{limit} is used up; run the same command "
+        "again under a higher limit to resume"
+    )
+
+
 def _oserror(exc: OSError) -> str:
     """One line for an operating-system error: the path(s), the system's words, what it means."""
     from mnist_bench.core.atomic import is_temporary
@@ -169,6 +179,11 @@ def describe(exc: BaseException) -> str | None:
         "failed to map segment" in text or "cannot allocate memory" in text
     ):
         return f"a library could not be loaded: {_memory()}"
+    if type(exc).__name__ == "BrokenProcessPool":  # a worker killed (memory, a signal)
+        return (
+            "a worker process died (killed for memory or by a signal: the memory, or the "
+            f"address-space limit{memory_limits() or ' (none is set)'}, ran out?)"
+        )
     if isinstance(exc, RuntimeError) and "can't start new thread" in text:
         return (
             "cannot start a thread: the memory or the limit on processes (RLIMIT_NPROC, "

@@ -26,6 +26,8 @@ from mnist_bench.core.system import usable_cores
 from mnist_bench.grid.config import CONFIG_DIR, MAX_THREADS, Name, _one_line, read_toml
 
 DEFAULT_SCALE_CONFIG = CONFIG_DIR / "scale.toml"
+#: The longest a measurement may be given (a week, in seconds).
+MAX_TIMEOUT_S = 7 * 24 * 3600
 #: What must agree between a rerun and the rows already in its folder.
 MEASURING = ("threads", "iterations", "numerics")
 
@@ -46,15 +48,18 @@ class ScaleConfig(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", validate_default=True)
 
     sizes: Annotated[
-        list[Annotated[int, Field(ge=1)]], Field(min_length=1), AfterValidator(_ascending)
+        list[Annotated[int, Field(ge=1, le=words.MAX_IMAGES)]],
+        Field(min_length=1),
+        AfterValidator(_ascending),
     ] = Field(default_factory=lambda: [70_000, 250_000, 1_000_000])
     backends: Annotated[list[Name], Field(min_length=1), AfterValidator(_unique)] = Field(
         default_factory=lambda: ["sklearn", "faiss", "dask"]
     )
     extractor: Name = "raw"
     threads: Annotated[int, Field(ge=0, le=MAX_THREADS)] = 2
-    timeout: Annotated[float, Field(gt=0)] = 600.0
-    iterations: Annotated[int, Field(ge=1)] = 25
+    # finite and within what the libraries keep (a timer's seconds, a C int of iterations)
+    timeout: Annotated[float, Field(gt=0, le=MAX_TIMEOUT_S, allow_inf_nan=False)] = 600.0
+    iterations: Annotated[int, Field(ge=1, le=2**31 - 1)] = 25
 
     @property
     def threads_in_use(self) -> int:
