@@ -254,6 +254,26 @@ class TestGeneratedDatasetsCarryChecksums:
             load_scale(300, cache_dir=tmp_path, threads=1)
         assert "damaged" not in caplog.text
 
+    @pytest.mark.ci
+    def test_a_run_on_garbled_images_gives_the_same_numbers(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """The issue's example, end to end: a garbled file of the scale dataset gave exit 0 and
+        other scores; now one warning, the images made again, the same numbers."""
+        args = ["run", "--dataset", "scale", "--limit", "500", "--extractors", "raw"]
+        args += ["--backends", "sklearn", "--k", "10", "--seeds", "0"]
+        args += ["--cache-dir", str(tmp_path / "c")]
+        assert in_process(capsys, *args, "--out", str(tmp_path / "a")).returncode == 0
+        (path,) = (tmp_path / "c" / "datasets").glob("*.npy")
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        path.write_bytes(bytes(data))
+        with caplog.at_level(logging.WARNING):
+            done = in_process(capsys, *args, "--out", str(tmp_path / "b"))
+        assert done.returncode == 0, done.stderr
+        assert caplog.text.count("damaged generated dataset") == 1, caplog.text
+        pd.testing.assert_frame_equal(_numbers(tmp_path / "b"), _numbers(tmp_path / "a"))
+
     def test_report_never_uses_damaged_images(
         self, made: tuple[Path, np.ndarray], tmp_path: Path, caplog: pytest.LogCaptureFixture
     ) -> None:
@@ -693,6 +713,21 @@ class RaisesValueError(_Backend):
         raise ValueError("no such thing")
 
 
+class Exits(_Backend):
+    def _fit(self, X: np.ndarray) -> Any:
+        sys.exit("bye")
+
+
+class Unprintable(Exception):
+    def __str__(self) -> str:
+        raise ValueError("no words")
+
+
+class RaisesUnprintable(_Backend):
+    def _fit(self, X: np.ndarray) -> Any:
+        raise Unprintable
+
+
 class RaisesInInit(_Backend):
     def __init__(self, **params: Any) -> None:
         raise KeyError("init")
@@ -835,6 +870,8 @@ class NaNFeatures(_Extractor):
 BACKENDS = {
     "raises": "raised RuntimeError: kaboom",
     "raises-value-error": "raised ValueError: no such thing",
+    "exits": "called sys.exit('bye')",
+    "raises-unprintable": "raised Unprintable: (its message cannot be shown)",
     "raises-in-init": "raised KeyError",
     "raises-in-predict": "raised OSError: the plug-in's own file is gone",
     "raises-in-memory-estimate": "raised ZeroDivisionError: no estimate",

@@ -151,8 +151,9 @@ class Registry:
 
     @contextlib.contextmanager
     def calls(self, name: str) -> Iterator[None]:
-        """Within the block, what an outside plug-in ``name`` raises becomes one line naming
-        it (:meth:`failure`: "plug-in NAME (...) raised TYPE: MESSAGE", a :class:`UserError`).
+        """Within the block, what an outside plug-in ``name`` raises (or a ``sys.exit`` it
+        calls) becomes one line naming it (:meth:`failure`: "plug-in NAME (...) raised TYPE:
+        MESSAGE", a :class:`UserError`).
 
         A :class:`UserError` (already one line) and ``MemoryError`` (the grid names what ran
         out) pass as they are, and so does everything the suite's own plug-ins raise: a bug of
@@ -167,6 +168,8 @@ class Registry:
             raise
         except Exception as exc:
             raise self.failure(name, f"raised {quoted(exc)}") from exc
+        except SystemExit as exc:  # sys.exit() in a plug-in ends no run of the suite's
+            raise self.failure(name, f"called sys.exit({exc.code!r})") from exc
 
     def describe(self, name: str) -> str:
         """The first line of the plug-in's docstring, read from its source without importing it."""
@@ -176,7 +179,10 @@ class Registry:
 
 def quoted(exc: BaseException) -> str:
     """``TYPE: first line of the message`` of ``exc``, at most :data:`QUOTED` characters."""
-    lines = str(exc).strip().splitlines()
+    try:
+        lines = str(exc).strip().splitlines()
+    except Exception:  # an exception whose message itself fails
+        lines = ["(its message cannot be shown)"]
     text = lines[0] if lines else ""
     text = text if len(text) <= QUOTED else text[: QUOTED - 1] + "…"
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
