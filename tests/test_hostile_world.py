@@ -511,6 +511,17 @@ class TestResourceLimits:
         line = refused(in_subprocess(code=code, limit=(resource.RLIMIT_AS, 64 << 30)))
         assert "ran out of memory" in line and "RLIMIT_AS" in line and "64.0 GiB" in line
 
+    def test_the_handler_is_in_place_before_any_library_loads(self) -> None:
+        """The console script imports ``mnist_bench.cli`` before ``main`` (and its handler)
+        runs: that import must load no numeric library, or its MemoryError is a traceback."""
+        code = (
+            "import sys, mnist_bench.cli\n"
+            "heavy = {'numpy', 'pandas', 'scipy', 'sklearn', 'pydantic', 'matplotlib'}\n"
+            "print(sorted(heavy & {name.partition('.')[0] for name in sys.modules}))\n"
+        )
+        done = in_subprocess(code=code)
+        assert done.returncode == 0 and done.stdout.strip() == "[]", (done.stdout, done.stderr)
+
     def test_the_cpu_time_limit(self, tmp_path: Path) -> None:
         """SIGXCPU at the soft RLIMIT_CPU: one line naming it, as an interruption is handled
         (the temporaries removed, the journal kept for a resume)."""
