@@ -43,8 +43,8 @@ _HINTS = {
     errno.EEXIST: "a file or link stands where a folder belongs",
     errno.ELOOP: "a symbolic link that leads back to itself, or a chain of too many links",
     errno.EROFS: "the file system is read-only",
-    errno.EACCES: "permission denied",
-    errno.EPERM: "operation not permitted",
+    errno.EACCES: "this user may not write or read there",
+    errno.EPERM: "this user may not do that there",
     errno.ENOSPC: "the disk is full",
     errno.EDQUOT: "the disk quota is used up",
     errno.EFBIG: "the file-size limit RLIMIT_FSIZE, `ulimit -f`, is {fsize}",
@@ -125,12 +125,12 @@ def _oserror(exc: OSError) -> str:
 
     what = exc.strerror or str(exc) or type(exc).__name__
     if exc.filename is not None and exc.filename2 is not None:
-        source, target = os.fsdecode(exc.filename), os.fsdecode(exc.filename2)
+        source, target = _name(exc.filename), _name(exc.filename2)
         # a temporary of ours renamed over its file: the file is what the user knows
         moved = f"{source} -> " if not is_temporary(os.path.basename(source)) else ""
         where = f"{moved}{target}: "
     elif exc.filename is not None:
-        where = f"{os.fsdecode(exc.filename)}: "
+        where = f"{_name(exc.filename)}: "
     else:
         where = ""
     if exc.strerror is None:  # raised with a message only (a library's connection timeout...)
@@ -139,6 +139,8 @@ def _oserror(exc: OSError) -> str:
     if hint is None:
         return f"{where}{what}"
     fsize, nofile = _limit("RLIMIT_FSIZE"), _limit("RLIMIT_NOFILE")
+    if exc.errno == errno.EFBIG and fsize is None:
+        hint = "larger than the file system takes"
     words = hint.format(
         name_max=_pathconf("PC_NAME_MAX", 255),
         path_max=_pathconf("PC_PATH_MAX", 4096),
@@ -147,6 +149,13 @@ def _oserror(exc: OSError) -> str:
         memory=memory_limits(),
     )
     return f"{where}{what} ({words})"
+
+
+def _name(filename: object) -> str:
+    """An OSError's file name as text (a path, bytes, or a file descriptor's number)."""
+    if isinstance(filename, str | bytes | os.PathLike):
+        return os.fsdecode(filename)
+    return f"file descriptor {filename}" if isinstance(filename, int) else str(filename)
 
 
 def _pathconf(name: str, default: int) -> int:
