@@ -53,8 +53,10 @@ class Plugin:
 
     @property
     def outside(self) -> bool:
-        """Whether another distribution than mnist-bench provides it."""
-        return re.sub(r"[-_.]+", "-", self.distribution).lower() != OWN_DISTRIBUTION
+        """Whether another distribution than mnist-bench provides it (and its code is not in
+        the suite's package: an install without metadata names no distribution)."""
+        ours = re.sub(r"[-_.]+", "-", self.distribution).lower() == OWN_DISTRIBUTION
+        return not ours and not self.module.startswith("mnist_bench.")
 
     def load(self) -> Any:
         """Import the module and return the registered object."""
