@@ -182,6 +182,7 @@ def _probe(mode: str, lower: bool) -> dict[str, str]:
     return dict(line.split() for line in done.stdout.splitlines() if line.strip())
 
 
+@pytest.mark.ci  # about 35 s each; .ci/same-numbers.sh checks the same on 6,000 images
 @needs_level
 def test_pinned_libraries_compute_on_a_lower_machine_as_here() -> None:
     here, lower = _probe("native", False), _probe("native", True)
@@ -215,6 +216,7 @@ def _same_when_pinned(extractor: str, limit: int, folder: Path) -> None:
     assert pinned == _export(extractor, limit, "portable", True, folder)
 
 
+@pytest.mark.ci  # about 35 s each; .ci/same-numbers.sh checks the same on 6,000 images
 @needs_level
 def test_lenet_features_are_the_same_on_a_lower_machine_when_pinned(tmp_path: Path) -> None:
     """oneDNN's ISA changes TensorFlow's training (a 1,200-image LeNet); the pins hold it."""
