@@ -127,6 +127,16 @@ def as_centres(init: Any, n_clusters: int, n_features: int) -> np.ndarray:
     return centres
 
 
+def sklearn_init(init: Any, n_clusters: int, n_init: int, n_features: int) -> Any:
+    """``init`` as scikit-learn's k-means estimators take it: a method's name as it is, or given
+    centres checked by :func:`as_centres` (with them, ``n_init`` must be 1: one start)."""
+    if isinstance(init, str):
+        return init
+    if n_init != 1:
+        raise ValueError("n_init must be 1 when init is an array of centres")
+    return as_centres(init, n_clusters, n_features)
+
+
 #: The label of a row in no cluster (from a backend that ``chooses_k``: HDBSCAN's noise).
 NOISE = -1
 

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from mnist_bench.clustering.base import BaseBackend, as_centres
+from mnist_bench.clustering.base import BaseBackend, sklearn_init
 from mnist_bench.core.params import Interval, StrOptions
 
 #: ``init`` values besides an array of centres.
@@ -92,11 +92,7 @@ class MiniBatchKMeans(BaseBackend):
     def _fit(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
         from sklearn.cluster import MiniBatchKMeans as SklearnMiniBatchKMeans
 
-        init = self.init
-        if not isinstance(init, str):
-            init = as_centres(init, self.n_clusters, X.shape[1])
-            if self.n_init != 1:
-                raise ValueError("n_init must be 1 when init is an array of centres")
+        init = sklearn_init(self.init, self.n_clusters, self.n_init, X.shape[1])
         self.model_ = SklearnMiniBatchKMeans(
             n_clusters=self.n_clusters,
             init=init,
