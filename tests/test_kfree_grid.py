@@ -55,7 +55,7 @@ def test_a_run_records_the_clusters_found_and_the_noise(tmp_path: Path) -> None:
     args = ["run", "--config", str(path), "--out", str(out), "--cache-dir", str(tmp_path / "c")]
     with no_pictures():
         assert main(args) == 0
-    frame = pd.read_csv(out / "results.csv")
+    frame = pd.read_csv(out / "results.csv", float_precision="round_trip")  # every bit
     (free,) = frame[frame.backend == "hdbscan"].itertuples()
     assert free.chose_k and free.k == free.clusters >= 2 and 0 < free.noise < 1
     assert free.eval_k and not free.in_sweep
