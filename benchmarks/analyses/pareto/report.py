@@ -17,6 +17,9 @@ from mnist_bench.core.tables import markdown_table
 TITLE = "## Accuracy against time"
 #: The scores drawn, one panel each.
 PANELS = ("acc", "ari")
+#: The columns (after a score's name) that say whether a cell is on the label-free front, and
+#: on the front of all cells.
+FREE, ALL = "_front", "_front_all"
 
 
 def section(cells: pd.DataFrame, out_dir: Path, split: str) -> list[str]:
@@ -27,27 +30,28 @@ def section(cells: pd.DataFrame, out_dir: Path, split: str) -> list[str]:
         total_s=total_seconds(cells), label=cells.apply(words.row_cell_label, axis=1)
     )
     free = ~cells["supervised"].astype(bool)
-    fronts = {score: on_front(cells[score].where(free), cells["total_s"]) for score in PANELS}
-    overall = {score: on_front(cells[score], cells["total_s"]) for score in PANELS}
+    for score in PANELS:  # each cell's place on the label-free front and on that of all cells
+        cells[f"{score}{FREE}"] = on_front(cells[score].where(free), cells["total_s"])
+        cells[f"{score}{ALL}"] = on_front(cells[score], cells["total_s"])
     name = words.pareto_file(split)
-    plot(cells, fronts, overall, out_dir / name, f"split {split}: every cell at its headline start")
-    front = cells[fronts["acc"]].sort_values("total_s")
+    plot(cells, out_dir / name, f"split {split}: every cell at its headline start")
+    front = cells[cells[f"acc{FREE}"]].sort_values("total_s")
     rows = [
         [
             row["label"],
             f"{row['acc']:.3f}",
             f"{row['ari']:.3f}",
-            "yes" if fronts["ari"][index] else "no",
+            "yes" if row[f"ari{FREE}"] else "no",
             f"{row['total_s'] - row['fit_s'] - row['predict_s']:.1f}",
             f"{row['fit_s'] + row['predict_s']:.2f}",
             f"{row['total_s']:.1f}",
         ]
-        for index, row in front.iterrows()
+        for _, row in front.iterrows()
     ]
     headers = ["cell", "acc", "ARI", "on the ARI front", "features s", "fit s", "total s"]
     beaten = [
         f"{row['label']}: {row['acc']:.3f} in {row['total_s']:.0f} s"
-        for _, row in cells[overall["acc"] & ~free].sort_values("total_s").iterrows()
+        for _, row in cells[cells[f"acc{ALL}"] & ~free].sort_values("total_s").iterrows()
     ]
     said = (
         " With labels, these are on the front of all cells (dotted): " + "; ".join(beaten) + "."
@@ -71,21 +75,14 @@ def section(cells: pd.DataFrame, out_dir: Path, split: str) -> list[str]:
     ]
 
 
-def plot(
-    cells: pd.DataFrame,
-    fronts: dict[str, pd.Series],
-    overall: dict[str, pd.Series],
-    path: Path,
-    title: str,
-) -> None:
+def plot(cells: pd.DataFrame, path: Path, title: str) -> None:
     """The two panels of :func:`section` (kept in the picture cache while one is given)."""
     data = cells[[*PANELS, "total_s"]].to_numpy(dtype=float)
-    marks = [fronts[s].to_numpy(dtype=bool) for s in PANELS]
-    marks += [overall[s].to_numpy(dtype=bool) for s in PANELS]
+    marks = [cells[f"{s}{end}"].to_numpy(dtype=bool) for s in PANELS for end in (FREE, ALL)]
     plots.cached(
         path,
         plots.kept(),
-        lambda out: draw(cells, fronts, overall, out, title),
+        lambda out: draw(cells, out, title),
         kind="pareto",
         code=plots.code_version(__file__),
         data=plots.fingerprint(data, cells["supervised"].to_numpy(dtype=bool), *marks),
@@ -94,13 +91,7 @@ def plot(
     )
 
 
-def draw(
-    cells: pd.DataFrame,
-    fronts: dict[str, pd.Series],
-    overall: dict[str, pd.Series],
-    path: Path,
-    title: str,
-) -> None:
+def draw(cells: pd.DataFrame, path: Path, title: str) -> None:
     """Draw the picture of :func:`plot` (no cache)."""
     plt = plots.pyplot()
     fig, axes = plt.subplots(1, len(PANELS), figsize=(13, 5.2), sharex=True)
@@ -109,12 +100,12 @@ def draw(
             kind = cells[cells["supervised"].astype(bool) == supervised]
             ax.scatter(kind["total_s"], kind[score], marker=marker, s=30, alpha=0.75,
                        label="supervised" if supervised else "label-free")  # fmt: skip
-        for marks, style, what in ((overall, ":", "front of all cells"),
-                                   (fronts, "-", "label-free front")):  # fmt: skip
-            front = cells[marks[score]].sort_values("total_s")
+        for end, style, what in ((ALL, ":", "front of all cells"),
+                                 (FREE, "-", "label-free front")):  # fmt: skip
+            front = cells[cells[f"{score}{end}"]].sort_values("total_s")
             ax.step(front["total_s"], front[score], where="post", linestyle=style,
                     color="black", linewidth=1, label=what)  # fmt: skip
-        front = cells[fronts[score]].sort_values("total_s")
+        front = cells[cells[f"{score}{FREE}"]].sort_values("total_s")
         for i, (_, row) in enumerate(front.iterrows()):
             short = f"{row['extractor']} × {row['backend']}"
             ax.annotate(short, (row["total_s"], row[score]), fontsize=7,
