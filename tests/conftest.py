@@ -163,6 +163,27 @@ def no_pictures() -> Iterator[None]:
         yield
 
 
+def in_process(capsys: pytest.CaptureFixture[str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``mnist-bench ARGS`` in this process, pictures left out (an uncaught exception fails the
+    test as a traceback would)."""
+    from mnist_bench.cli import main
+
+    capsys.readouterr()
+    with no_pictures():
+        status = main(list(args))
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(list(args), status, out, err)
+
+
+def refused(done: subprocess.CompletedProcess[str], status: int = 2) -> str:
+    """The one error line of a refused command (exit ``status``, no traceback)."""
+    assert done.returncode == status, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("mnist-bench:")]
+    assert len(lines) == 1, done.stderr
+    return lines[0]
+
+
 def run_toml_in_process(folder: Path, toml: str) -> Path:
     """Run the grid of config text ``toml`` in this process into ``folder/out`` (cache
     ``folder/cache``) with :func:`no_pictures`; returns the output folder."""

@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import shutil
-import subprocess
 from pathlib import Path
 from typing import ClassVar
 
@@ -21,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tomllib
-from conftest import no_pictures
+from conftest import in_process, no_pictures, refused
 
 from mnist_bench.cli import main
 from mnist_bench.core import atomic
@@ -32,25 +31,6 @@ from mnist_bench.core.errors import UserError
 # raw x sklearn on the digits, k 9-10, seeds 0 and 1: a second or two
 GRID = 'dataset = "digits"\nk = [9, 10]\nseeds = [0, 1]\nthreads = 1\n'
 SMALL = GRID + "[extractors.raw]\n[backends.sklearn]\n"
-
-
-def in_process(capsys: pytest.CaptureFixture[str], *args: str) -> subprocess.CompletedProcess[str]:
-    """``mnist-bench ARGS`` in this process, pictures left out (an uncaught exception fails the
-    test as a traceback would)."""
-    capsys.readouterr()
-    with no_pictures():
-        status = main(list(args))
-    out, err = capsys.readouterr()
-    return subprocess.CompletedProcess(list(args), status, out, err)
-
-
-def refused(done: subprocess.CompletedProcess[str], status: int = 2) -> str:
-    """The one error line of a refused command (exit ``status``, no traceback)."""
-    assert done.returncode == status, (done.stdout, done.stderr)
-    assert "Traceback" not in done.stderr, done.stderr
-    lines = [line for line in done.stderr.splitlines() if line.startswith("mnist-bench:")]
-    assert len(lines) == 1, done.stderr
-    return lines[0]
 
 
 def tree(folder: Path) -> dict[str, bytes | str]:

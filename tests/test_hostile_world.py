@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, no_pictures
+from conftest import ROOT, in_process, no_pictures, refused
 
 from mnist_bench import clustering, features
 from mnist_bench.cli import main
@@ -46,16 +46,6 @@ SMALL = ["--dataset", "digits", "--extractors", "raw", "--backends", "sklearn", 
 SMALL += ["--seeds", "0"]
 #: The distribution the misbehaving plug-ins below claim to come from.
 DIST = "mnist-bench-hostile"
-
-
-def in_process(capsys: pytest.CaptureFixture[str], *args: str) -> subprocess.CompletedProcess[str]:
-    """``mnist-bench ARGS`` in this process, pictures left out (an uncaught exception fails the
-    test as a traceback would)."""
-    capsys.readouterr()
-    with no_pictures():
-        status = main(list(args))
-    out, err = capsys.readouterr()
-    return subprocess.CompletedProcess(list(args), status, out, err)
 
 
 def in_subprocess(
@@ -78,15 +68,6 @@ def in_subprocess(
         text=True,
         timeout=300,
     )
-
-
-def refused(done: subprocess.CompletedProcess[str], status: int = 2) -> str:
-    """The one error line of a refused command (exit ``status``, no traceback)."""
-    assert done.returncode == status, (done.stdout, done.stderr)
-    assert "Traceback" not in done.stderr, done.stderr
-    lines = [line for line in done.stderr.splitlines() if line.startswith("mnist-bench:")]
-    assert len(lines) == 1, done.stderr
-    return lines[0]
 
 
 def temporaries(*folders: Path) -> list[Path]:
