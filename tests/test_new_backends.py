@@ -29,13 +29,6 @@ NEW = ["hdbscan", "ward", "spectral", "minibatch"]
 #: HDBSCAN at the blobs' scale (its default clusters have 2,000 rows at least)
 SMALL = {"min_cluster_size": 30, "min_samples": 10}
 
-pytestmark = pytest.mark.filterwarnings(
-    # the blobs' neighbour graph has one component per blob, as MNIST's embeddings have several
-    "ignore:Graph is not fully connected:UserWarning",
-    "ignore:Exited at iteration:UserWarning",  # LOBPCG a hair short of its tolerance
-)
-
-
 @pytest.fixture(scope="module")
 def blobs() -> tuple[np.ndarray, np.ndarray]:
     X, y = make_blobs(
