@@ -29,6 +29,7 @@ NEW = ["hdbscan", "ward", "spectral", "minibatch"]
 #: HDBSCAN at the blobs' scale (its default clusters have 2,000 rows at least)
 SMALL = {"min_cluster_size": 30, "min_samples": 10}
 
+
 @pytest.fixture(scope="module")
 def blobs() -> tuple[np.ndarray, np.ndarray]:
     X, y = make_blobs(
